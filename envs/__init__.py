@@ -1,0 +1,1 @@
+"""Environments and offline datasets; `envs.ogbench` holds the OGBench loaders, generator and tasks."""

@@ -1,0 +1,32 @@
+"""OGBench datasets and zero-shot evaluation tasks: the single import point for the rest of the library."""
+
+from envs.ogbench_common import (
+    NUM_TASKS,
+    SUPPORTED_DATASETS,
+    DatasetError,
+    DatasetSpec,
+    PolicyFn,
+    dataset_spec,
+)
+from envs.ogbench_data import DEFAULT_DATASET_DIR, dataset_metadata, dataset_path, load_dataset
+from envs.ogbench_generate import generate_dataset, oracle_policy
+from envs.ogbench_tasks import evaluate, goal_observations, random_policy, relabel_rewards
+
+__all__ = [
+    "DEFAULT_DATASET_DIR",
+    "NUM_TASKS",
+    "SUPPORTED_DATASETS",
+    "DatasetError",
+    "DatasetSpec",
+    "PolicyFn",
+    "dataset_metadata",
+    "dataset_path",
+    "dataset_spec",
+    "evaluate",
+    "generate_dataset",
+    "goal_observations",
+    "load_dataset",
+    "oracle_policy",
+    "random_policy",
+    "relabel_rewards",
+]

@@ -1,0 +1,83 @@
+"""Registry of the supported OGBench datasets and helpers shared by loading, generation and evaluation."""
+
+import contextlib
+import dataclasses
+from collections.abc import Callable, Iterator
+
+import gymnasium
+import numpy as np
+import ogbench
+
+PolicyFn = Callable[[np.ndarray], np.ndarray]
+NUM_TASKS = 5
+
+
+class DatasetError(ValueError):
+    """A dataset file or name that cannot be used; the message says which file, key and expectation."""
+
+
+@dataclasses.dataclass(frozen=True)
+class DatasetSpec:
+    """Shapes and collection settings of one OGBench dataset, checked on load and used to generate it."""
+
+    name: str
+    obs_dim: int
+    action_dim: int
+    num_episodes: int
+    episode_length: int  # Observations per episode with the final one: 1001 for 1000 actions.
+
+
+_SPECS = {
+    spec.name: spec
+    for spec in (
+        DatasetSpec(f"pointmaze-{size}-navigate-v0", 2, 2, num_episodes=1000, episode_length=1001)
+        for size in ("medium", "large")
+    )
+}
+SUPPORTED_DATASETS: tuple[str, ...] = tuple(_SPECS)
+_ENV_POOL: dict[tuple, list[gymnasium.Env]] = {}
+
+
+def dataset_spec(dataset_name: str) -> DatasetSpec:
+    """The spec of a supported dataset; fails early with the accepted names so typos are obvious."""
+    if dataset_name not in _SPECS:
+        raise DatasetError(f"unknown dataset {dataset_name!r}; supported: {', '.join(SUPPORTED_DATASETS)}")
+    return _SPECS[dataset_name]
+
+
+def find_spec(dataset_name: str) -> DatasetSpec | None:
+    """The spec of a dataset name, or None when the library does not know it (no shape checks then)."""
+    return _SPECS.get(dataset_name)
+
+
+def check_task_id(task_id: int) -> None:
+    """Rejects task ids outside OGBench's 1..5 evaluation tasks."""
+    if not 1 <= task_id <= NUM_TASKS:
+        raise ValueError(f"task_id must be in 1..{NUM_TASKS}, got {task_id}")
+
+
+def singletask_name(dataset_name: str, task_id: int) -> str:
+    """The name `ogbench.make_env_and_datasets` maps to the `-singletask-task{N}` env of a dataset."""
+    dataset_spec(dataset_name)
+    check_task_id(task_id)
+    prefix, version = dataset_name.rsplit("-", 1)
+    return f"{prefix}-singletask-task{task_id}-{version}"
+
+
+def pooled_envs(name: str, count: int, **env_kwargs: object) -> list[gymnasium.Env]:
+    """`count` envs from OGBench's own factory, reused across calls: each build leaks a file descriptor."""
+    pool = _ENV_POOL.setdefault((name, tuple(sorted(env_kwargs.items()))), [])
+    while len(pool) < count:
+        pool.append(ogbench.make_env_and_datasets(name, env_only=True, **env_kwargs))
+    return pool[:count]
+
+
+@contextlib.contextmanager
+def seeded_global_numpy(seed: int | list[int]) -> Iterator[None]:
+    """Seeds numpy's global RNG, which OGBench mazes use for position noise, and restores it afterwards."""
+    state = np.random.get_state()
+    np.random.seed(seed)
+    try:
+        yield
+    finally:
+        np.random.set_state(state)

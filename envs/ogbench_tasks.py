@@ -1,0 +1,122 @@
+"""Zero-shot evaluation tasks of an OGBench dataset: its five goals and its five single-task rewards.
+
+Goal mode runs the navigate env (reward 1 and termination on reaching the goal, checked after the action);
+reward mode runs the `-singletask-task{N}` env (reward success - 1 of the state *before* the action, and
+termination there). Both stop at the registered 1000-step time limit.
+"""
+
+import functools
+from typing import Literal
+
+import gymnasium
+import numpy as np
+import ogbench.relabel_utils
+
+from envs.ogbench_common import (
+    NUM_TASKS,
+    PolicyFn,
+    check_task_id,
+    dataset_spec,
+    pooled_envs,
+    seeded_global_numpy,
+    singletask_name,
+)
+
+# Goal mode disables the navigate env's goal noise so the success region is centred on the goal observation
+# the policy is given (the single-task envs do the same).
+_GOAL_ENV_KWARGS = {"add_noise_to_goal": False}
+
+
+def goal_observations(dataset_name: str) -> np.ndarray:
+    """The (5, obs_dim) goal observations of tasks 1..5, as `info['goal']` of a reset with that task_id."""
+    return _goal_observations(dataset_name).copy()
+
+
+def relabel_rewards(dataset_name: str, task_id: int, data: dict[str, np.ndarray]) -> np.ndarray:
+    """Single-task rewards r(s) in {-1, 0} of each state, computed by OGBench's own relabelling from qpos."""
+    if "qpos" not in data:
+        raise KeyError("relabel_rewards needs data['qpos'] (load the dataset with its qpos/qvel keys)")
+    env = pooled_envs(singletask_name(dataset_name, task_id), 1)[0]
+    fields = {key: data[key] for key in ("qpos", "qvel", "button_states") if key in data}
+    with seeded_global_numpy(0):  # relabel_dataset resets the env, which draws from numpy's global RNG.
+        ogbench.relabel_utils.relabel_dataset(env.spec.id, env, fields)
+    return fields["rewards"].astype(np.float32)
+
+
+def evaluate(
+    dataset_name: str,
+    policy_fn: PolicyFn,
+    mode: Literal["goal", "reward"],
+    task_id: int,
+    num_episodes: int = 10,
+    seed: int = 0,
+) -> dict:
+    """Runs `num_episodes` envs in lockstep, one batched policy call per step; episode j uses seed + j."""
+    envs, options = _task_envs(dataset_name, mode, task_id, num_episodes)
+    observations = np.stack([_reset(env, seed + j, options) for j, env in enumerate(envs)])
+    running = np.ones(num_episodes, dtype=bool)
+    returns = np.zeros(num_episodes)
+    lengths = np.zeros(num_episodes, dtype=np.int64)
+    successes = np.zeros(num_episodes, dtype=bool)
+    while running.any():
+        indices = np.flatnonzero(running)
+        actions = _policy_actions(policy_fn, observations[indices], envs[0].action_space)
+        for j, action in zip(indices, actions, strict=True):
+            ob, reward, terminated, truncated, info = envs[j].step(action)
+            observations[j] = ob
+            returns[j] += reward
+            lengths[j] += 1
+            successes[j] |= bool(info["success"])
+            running[j] = not (terminated or truncated)
+    return {"success": float(successes.mean()), "return": float(returns.mean()), "episode_lengths": lengths}
+
+
+def random_policy(action_dim: int, seed: int) -> PolicyFn:
+    """Uniform actions in [-1, 1]: the random-policy floor of the evaluation scores."""
+    rng = np.random.default_rng(seed)
+    return lambda observations: rng.uniform(-1.0, 1.0, (len(observations), action_dim)).astype(np.float32)
+
+
+@functools.cache
+def _goal_observations(dataset_name: str) -> np.ndarray:
+    """Cached goal observations; the goals are fixed cells, so any seed gives the same result."""
+    dataset_spec(dataset_name)
+    env = pooled_envs(dataset_name, 1, **_GOAL_ENV_KWARGS)[0]
+    goals = []
+    for task_id in range(1, NUM_TASKS + 1):
+        with seeded_global_numpy(task_id):
+            _, info = env.reset(seed=task_id, options={"task_id": task_id, "render_goal": False})
+        goals.append(info["goal"])
+    return np.stack(goals).astype(np.float32)
+
+
+def _task_envs(dataset_name: str, mode: str, task_id: int, count: int) -> tuple[list[gymnasium.Env], dict]:
+    """The envs of one evaluation task and the reset options that select it."""
+    dataset_spec(dataset_name)
+    check_task_id(task_id)
+    if count < 1:
+        raise ValueError(f"num_episodes must be at least 1, got {count}")
+    if mode == "goal":
+        return pooled_envs(dataset_name, count, **_GOAL_ENV_KWARGS), {
+            "task_id": task_id,
+            "render_goal": False,
+        }
+    if mode == "reward":
+        return pooled_envs(singletask_name(dataset_name, task_id), count), {}
+    raise ValueError(f"mode must be 'goal' or 'reward', got {mode!r}")
+
+
+def _reset(env: gymnasium.Env, seed: int, options: dict[str, object]) -> np.ndarray:
+    """Seeds the env and numpy's global RNG (OGBench's start-position noise) so episodes are reproducible."""
+    with seeded_global_numpy(seed):
+        ob, _ = env.reset(seed=seed, options=options)
+    return np.asarray(ob, dtype=np.float32)
+
+
+def _policy_actions(policy_fn: PolicyFn, observations: np.ndarray, space: gymnasium.spaces.Box) -> np.ndarray:
+    """Calls the policy on a batch and clips to the action box, as OGBench's evaluation does."""
+    actions = np.asarray(policy_fn(observations), dtype=np.float32)
+    expected = (len(observations), *space.shape)
+    if actions.shape != expected:
+        raise ValueError(f"policy_fn returned actions of shape {actions.shape}; expected {expected}")
+    return np.clip(actions, space.low, space.high)

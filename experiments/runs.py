@@ -1,0 +1,83 @@
+"""What train and evaluate share: a run's resolved config, its dataset and its runner template."""
+
+import json
+from pathlib import Path
+
+import jax
+import ml_collections
+import numpy as np
+
+import agents
+from envs import ogbench as ogb
+from tdjepa.data import make_offline_data, sample_batch
+from tdjepa.training import OfflineSource, RunnerState, init_runners
+
+CONFIG_FILE = "config.json"
+# Fields that define what is trained; changing one of them on an existing workdir is refused.
+IDENTITY_FIELDS = ("agent", "env", "seed", "num_seeds", "agent_config")
+
+
+def resolved_config(
+    agent: str, env: str, preset: str, seed: int, num_seeds: int, agent_config: ml_collections.ConfigDict
+) -> dict:
+    """The JSON-serialisable description of a run, written next to it and to every checkpoint."""
+    return {
+        "agent": agent,
+        "env": env,
+        "preset": preset,
+        "seed": seed,
+        "num_seeds": num_seeds,
+        "agent_config": agent_config.to_dict(),
+        "versions": library_versions(),
+    }
+
+
+def library_versions() -> dict[str, str]:
+    """Versions that change results (ogbench changed reward timing in 1.2.0)."""
+    from importlib.metadata import version
+
+    return {name: version(name) for name in ("jax", "flax", "optax", "ogbench", "mujoco", "gymnasium")}
+
+
+def config_differences(saved: dict, current: dict) -> list[str]:
+    """Identity fields whose values differ between a saved run and the requested one."""
+    diffs = []
+    for field in IDENTITY_FIELDS:
+        if field == "agent_config":
+            keys = sorted(set(saved[field]) | set(current[field]))
+            diffs += [
+                f"config.{k}: {saved[field].get(k)!r} -> {current[field].get(k)!r}"
+                for k in keys
+                if saved[field].get(k) != current[field].get(k)
+            ]
+        elif saved.get(field) != current.get(field):
+            diffs.append(f"{field}: {saved.get(field)!r} -> {current.get(field)!r}")
+    return diffs
+
+
+def write_json(path: Path, content: dict) -> None:
+    """Writes JSON through a temporary name so that no half-written file is left behind."""
+    tmp = path.with_name(path.name + ".tmp")
+    tmp.write_text(json.dumps(content, indent=2))
+    tmp.replace(path)
+
+
+def load_dataset(env: str, dataset_dir: str | None, generate_if_missing: bool) -> dict[str, np.ndarray]:
+    """The training dataset of `env`, generated locally first when missing and allowed."""
+    path = ogb.dataset_path(env, dataset_dir)
+    if not path.exists() and generate_if_missing:
+        print(f"dataset {path} not found: generating it locally (once)")
+        ogb.generate_dataset(env, dataset_dir)
+    return ogb.load_dataset(path)
+
+
+def build_run(config: dict, dataset: dict[str, np.ndarray]):
+    """The agent, the offline data source and freshly initialised runners (one per seed)."""
+    agent_config = ml_collections.ConfigDict(config["agent_config"])
+    agent = agents.make(config["agent"], agent_config)
+    data = make_offline_data(dataset["observations"], dataset["actions"], dataset["terminals"])
+    source = OfflineSource(data, agent_config.batch_size)
+    example = sample_batch(data, jax.random.PRNGKey(0), 2)
+    seeds = [config["seed"] + i for i in range(config["num_seeds"])]
+    runners: RunnerState = init_runners(agent, seeds, example)
+    return agent, source, runners

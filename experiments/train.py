@@ -1,0 +1,167 @@
+"""Offline pre-training without rewards, then zero-shot evaluation.
+
+    python -m experiments.train --agent=td_jepa --env=pointmaze-medium-navigate-v0 --workdir=runs/x
+
+Rerunning the same command on the same workdir resumes from its latest checkpoint.
+"""
+
+import json
+import shutil
+import time
+from pathlib import Path
+
+import jax
+from absl import app, flags
+
+import agents
+from envs import ogbench as ogb
+from experiments import report
+from experiments.configs import PRESETS
+from experiments.flag_utils import define_agent_config_flag
+from experiments.runs import (
+    CONFIG_FILE,
+    build_run,
+    config_differences,
+    load_dataset,
+    resolved_config,
+    write_json,
+)
+from experiments.zero_shot import evaluate_zero_shot, mean_success
+from tdjepa.checkpoints import Checkpointer
+from tdjepa.loop import Schedule, run_loop
+from tdjepa.metrics_log import MetricsLogger
+from tdjepa.training import compile_chunk, data_mesh, replicate, seed_slice
+
+DEFAULT_ENV = "pointmaze-medium-navigate-v0"
+flags.DEFINE_enum("agent", "td_jepa", agents.NAMES, "Agent to train.")
+flags.DEFINE_enum("preset", "cpu", sorted({p for v in PRESETS.values() for p in v}), "Named agent config.")
+flags.DEFINE_string("env", DEFAULT_ENV, f"Dataset name; one of {', '.join(ogb.SUPPORTED_DATASETS)}.")
+flags.DEFINE_string("workdir", None, "Run folder (default: a new folder under runs/).")
+flags.DEFINE_string("dataset_dir", None, "Folder with OGBench npz files (default: where OGBench keeps them).")
+flags.DEFINE_bool("generate_dataset", True, "Generate the dataset locally when it is missing.")
+flags.DEFINE_integer("seed", 0, "First seed; seeds are seed, seed+1, ...")
+flags.DEFINE_integer("num_seeds", 1, "Seeds trained together in one vmapped program.")
+flags.DEFINE_integer("num_steps", 40_000, "Gradient updates per seed.")
+flags.DEFINE_integer("updates_per_call", 1_000, "Updates per jitted call (lax.scan length).")
+flags.DEFINE_integer("eval_every", 0, "Evaluate every this many updates (0: only at the end).")
+flags.DEFINE_integer("checkpoint_every", 10_000, "Checkpoint every this many updates (and at the end).")
+flags.DEFINE_integer("eval_episodes", 10, "Episodes per task.")
+flags.DEFINE_integer("inference_samples", 10_000, "Relabelled transitions for reward inference.")
+flags.DEFINE_integer("num_devices", 1, "Devices to split each batch over (data parallel); 0 means all.")
+flags.DEFINE_bool("restart", False, "Start over when the workdir holds a run with another config.")
+flags.DEFINE_bool("progress", True, "Show a progress bar.")
+define_agent_config_flag("td_jepa")
+FLAGS = flags.FLAGS
+
+
+def check_flags() -> None:
+    """Refuses bad flag values before any long work starts."""
+    if FLAGS.env not in ogb.SUPPORTED_DATASETS:
+        raise app.UsageError(f"--env={FLAGS.env}: accepted values: {', '.join(ogb.SUPPORTED_DATASETS)}")
+    for name in ("num_seeds", "num_steps", "updates_per_call", "eval_episodes", "inference_samples"):
+        if getattr(FLAGS, name) <= 0:
+            raise app.UsageError(f"--{name} must be positive, got {getattr(FLAGS, name)}")
+    for name in ("eval_every", "checkpoint_every", "num_devices"):
+        if getattr(FLAGS, name) < 0:
+            raise app.UsageError(f"--{name} must be >= 0, got {getattr(FLAGS, name)}")
+    if FLAGS.num_devices > len(jax.devices()):
+        raise app.UsageError(f"--num_devices={FLAGS.num_devices} but only {len(jax.devices())} devices exist")
+
+
+def prepare_workdir(workdir: Path, config: dict) -> None:
+    """Creates the workdir, or refuses a changed config on an existing run unless --restart."""
+    saved_path = workdir / CONFIG_FILE
+    if saved_path.exists():
+        diffs = config_differences(json.loads(saved_path.read_text()), config)
+        if diffs and not FLAGS.restart:
+            raise app.UsageError(
+                f"{saved_path} holds a run with another config ({'; '.join(diffs)}). "
+                "Use another --workdir, or --restart to delete that run and start over."
+            )
+        if diffs:
+            print(f"--restart: deleting the run in {workdir}")
+            shutil.rmtree(workdir)
+    workdir.mkdir(parents=True, exist_ok=True)
+    write_json(saved_path, config)
+
+
+def main(argv: list[str]) -> None:
+    del argv
+    check_flags()
+    agent_name = FLAGS.agent
+    workdir = Path(FLAGS.workdir or f"runs/{agent_name}_{FLAGS.env}_{time.strftime('%Y%m%d_%H%M%S')}")
+    config = resolved_config(agent_name, FLAGS.env, FLAGS.preset, FLAGS.seed, FLAGS.num_seeds, FLAGS.config)
+    dataset = load_dataset(FLAGS.env, FLAGS.dataset_dir, FLAGS.generate_dataset)
+    prepare_workdir(workdir, config)
+    agent, source, runners = build_run(config, dataset)
+    checkpointer = Checkpointer(workdir)
+    start_step = checkpointer.latest_step() or 0
+    if start_step:
+        runners = checkpointer.restore(start_step, runners)
+        print(f"resuming from the checkpoint at step {start_step} in {workdir}")
+    mesh = None
+    if FLAGS.num_devices != 1:
+        mesh = data_mesh(FLAGS.num_devices or None)
+        runners, source = replicate(runners, mesh), replicate(source, mesh)
+    compiled = {}
+
+    def chunk_for(n: int):
+        if n not in compiled:
+            compiled[n] = compile_chunk(agent.update, n, num_seeds=FLAGS.num_seeds, mesh=mesh)
+        return compiled[n]
+
+    train_log = MetricsLogger(workdir, "train", resume_step=start_step)
+    eval_log = MetricsLogger(workdir, "eval", resume_step=start_step)
+    seeds = [FLAGS.seed + i for i in range(FLAGS.num_seeds)]
+    results = {}
+
+    def evaluate(step: int, runners_now) -> None:
+        per_seed = [
+            evaluate_zero_shot(
+                agent,
+                seed_slice(runners_now.agent, i),
+                FLAGS.env,
+                dataset,
+                num_episodes=FLAGS.eval_episodes,
+                num_inference_samples=FLAGS.inference_samples,
+                seed=seed,
+            )
+            for i, seed in enumerate(seeds)
+        ]
+        result = report.summary(agent_name, FLAGS.env, step, per_seed, seeds, {"versions": config["versions"]})
+        eval_log.log(step, {k: result[k] for k in ("mean_success", "mean_goal_success", "mean_reward_success")})
+        results["last"] = result
+        print("\n" + report.format_table(result))
+
+    def checkpoint(step: int, runners_now) -> None:
+        checkpointer.save(step, runners_now, config)
+
+    schedule = Schedule(FLAGS.num_steps, FLAGS.updates_per_call, FLAGS.eval_every, FLAGS.checkpoint_every)
+    if start_step >= FLAGS.num_steps:
+        print(f"the run in {workdir} already reached step {start_step}; evaluating it")
+    runners = run_loop(
+        runners,
+        source,
+        chunk_for,
+        schedule,
+        start_step,
+        log=lambda step, metrics: train_log.log(step, metrics),
+        evaluate=evaluate,
+        checkpoint=checkpoint,
+        progress=FLAGS.progress,
+    )
+    final_step = max(start_step, FLAGS.num_steps)
+    if "last" not in results or results["last"]["step"] != final_step:
+        evaluate(final_step, runners)
+    report.write_results(workdir, results["last"])
+    train_log.close()
+    eval_log.close()
+    checkpointer.close()
+    print(
+        f"\nmean goal-prompted success {mean_success(results['last']['tasks'], 'goal'):.3f}; "
+        f"results in {workdir}/eval.json"
+    )
+
+
+if __name__ == "__main__":
+    app.run(main)

@@ -1,0 +1,88 @@
+"""Zero-shot evaluation of a trained agent: goal prompting and reward prompting on every task."""
+
+from collections.abc import Callable
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+
+from envs import ogbench as ogb
+
+# The reference shifts OGBench's {-1, 0} rewards by +1 before inference, so that success counts 1.
+REWARD_SHIFT = 1.0
+
+
+def inference_samples(dataset: dict[str, np.ndarray], num_samples: int, seed: int) -> dict[str, np.ndarray]:
+    """Next-state arrays (observations and simulator state) of random in-episode transitions."""
+    valid = np.flatnonzero(~dataset["terminals"][:-1])
+    rng = np.random.default_rng(seed)
+    next_index = rng.choice(valid, size=min(num_samples, valid.size), replace=False) + 1
+    keys = [k for k in ("observations", "qpos", "qvel", "button_states") if k in dataset]
+    return {k: dataset[k][next_index] for k in keys}
+
+
+def make_policy(agent, state, z: jnp.ndarray, num_envs: int) -> Callable[[np.ndarray], np.ndarray]:
+    """A batched numpy policy a(s) = π(s, z); pads to num_envs rows so one compiled call serves all."""
+    act = jax.jit(agent.act)
+    zs = jnp.broadcast_to(z, (num_envs, z.shape[-1]))
+
+    def policy(obs: np.ndarray) -> np.ndarray:
+        n = obs.shape[0]
+        padded = np.zeros((num_envs, *obs.shape[1:]), np.float32)
+        padded[:n] = obs
+        return np.asarray(act(state, padded, zs))[:n]
+
+    return policy
+
+
+def evaluate_zero_shot(
+    agent,
+    state,
+    dataset_name: str,
+    dataset: dict[str, np.ndarray],
+    *,
+    num_episodes: int = 10,
+    num_inference_samples: int = 10_000,
+    seed: int = 0,
+    modes: tuple[str, ...] = ("goal", "reward"),
+) -> list[dict]:
+    """Per task: infer z once (from the goal, or from relabelled rewards), roll out num_episodes."""
+    results = []
+    if "goal" in modes:
+        goals = ogb.goal_observations(dataset_name)
+        for task_id, goal in enumerate(goals, start=1):
+            z = agent.infer_z_goal(state, jnp.asarray(goal[None], jnp.float32))[0]
+            policy = make_policy(agent, state, z, num_episodes)
+            out = ogb.evaluate(dataset_name, policy, "goal", task_id, num_episodes=num_episodes, seed=seed)
+            results.append(_row(f"task{task_id}", "goal", out))
+    if "reward" in modes:
+        samples = inference_samples(dataset, num_inference_samples, seed)
+        next_obs = jnp.asarray(samples["observations"], jnp.float32)
+        for task_id in range(1, ogb.NUM_TASKS + 1):
+            rewards = ogb.relabel_rewards(dataset_name, task_id, samples) + REWARD_SHIFT
+            z = agent.infer_z_reward(state, next_obs, jnp.asarray(rewards, jnp.float32))
+            policy = make_policy(agent, state, z, num_episodes)
+            out = ogb.evaluate(dataset_name, policy, "reward", task_id, num_episodes=num_episodes, seed=seed)
+            results.append(_row(f"task{task_id}", "reward", out))
+    return results
+
+
+def evaluate_random(dataset_name: str, action_dim: int, *, num_episodes: int = 10, seed: int = 0) -> list[dict]:
+    """The uniform random policy on the same tasks: the floor every agent is compared with."""
+    results = []
+    for mode in ("goal", "reward"):
+        for task_id in range(1, ogb.NUM_TASKS + 1):
+            policy = ogb.random_policy(action_dim, seed)
+            out = ogb.evaluate(dataset_name, policy, mode, task_id, num_episodes=num_episodes, seed=seed)
+            results.append(_row(f"task{task_id}", mode, out))
+    return results
+
+
+def _row(task: str, mode: str, out: dict) -> dict:
+    return {"task": task, "mode": mode, "success": float(out["success"]), "return": float(out["return"])}
+
+
+def mean_success(rows: list[dict], mode: str | None = None) -> float:
+    """Mean success over the rows of one mode (all rows when mode is None)."""
+    values = [r["success"] for r in rows if mode is None or r["mode"] == mode]
+    return float(np.mean(values)) if values else float("nan")

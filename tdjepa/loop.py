@@ -1,0 +1,66 @@
+"""The host loop: runs jitted chunks and, between them, logs, evaluates and checkpoints."""
+
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+
+import jax
+import numpy as np
+from tqdm import tqdm
+
+from tdjepa.training import DataSource, RunnerState
+
+
+@dataclass(frozen=True)
+class Schedule:
+    """When to stop, evaluate and checkpoint, in updates; 0 disables a periodic event."""
+
+    num_steps: int
+    updates_per_call: int
+    eval_every: int = 0
+    checkpoint_every: int = 0
+
+    def next_boundary(self, step: int) -> int:
+        """The next step at which the host must regain control."""
+        candidates = [self.num_steps, (step // self.updates_per_call + 1) * self.updates_per_call]
+        for period in (self.eval_every, self.checkpoint_every):
+            if period > 0:
+                candidates.append((step // period + 1) * period)
+        return min(candidates)
+
+    def is_due(self, step: int, period: int) -> bool:
+        return step == self.num_steps or (period > 0 and step % period == 0)
+
+
+def run_loop(
+    runner: RunnerState,
+    source: DataSource,
+    chunk_for: Callable[[int], Callable],
+    schedule: Schedule,
+    start_step: int,
+    *,
+    log: Callable[[int, dict], None],
+    evaluate: Callable[[int, RunnerState], None],
+    checkpoint: Callable[[int, RunnerState], None],
+    progress: bool = True,
+) -> RunnerState:
+    """Trains from start_step to schedule.num_steps; chunk_for(n) returns the compiled n-update chunk."""
+    step = start_step
+    bar = tqdm(total=schedule.num_steps, initial=step, unit="upd", disable=not progress, dynamic_ncols=True)
+    while step < schedule.num_steps:
+        boundary = schedule.next_boundary(step)
+        start = time.perf_counter()
+        runner, metrics = chunk_for(boundary - step)(runner, source)
+        metrics = jax.device_get(metrics)
+        elapsed = time.perf_counter() - start
+        metrics = {k: float(np.mean(v)) for k, v in metrics.items()}
+        metrics["updates_per_second"] = (boundary - step) / elapsed
+        bar.update(boundary - step)
+        step = boundary
+        log(step, metrics)
+        if schedule.is_due(step, schedule.checkpoint_every):
+            checkpoint(step, runner)
+        if schedule.is_due(step, schedule.eval_every):
+            evaluate(step, runner)
+    bar.close()
+    return runner

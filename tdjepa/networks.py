@@ -1,0 +1,112 @@
+"""Network blocks shared by every agent: the reference MLP embeddings, sphere-projected encoders,
+policy-conditioned predictors (as ensembles) and the deterministic actor."""
+
+import flax.linen as nn
+import jax.numpy as jnp
+
+from tdjepa.latents import project_to_sphere
+
+RELU_GAIN = 2.0**0.5
+
+
+def dense(features: int, gain: float = 1.0) -> nn.Dense:
+    """Linear layer with orthogonal weights and zero bias, the reference initialisation."""
+    return nn.Dense(features, kernel_init=nn.initializers.orthogonal(gain), bias_init=nn.initializers.zeros)
+
+
+class Embedding(nn.Module):
+    """Linear -> LayerNorm -> Tanh, (layers-2) x [Linear -> ReLU], Linear(h, h/2) -> ReLU."""
+
+    hidden_dim: int
+    num_layers: int = 2
+    gain: float = 1.0
+
+    @nn.compact
+    def __call__(self, x: jnp.ndarray) -> jnp.ndarray:
+        x = jnp.tanh(nn.LayerNorm()(dense(self.hidden_dim, self.gain)(x)))
+        for _ in range(self.num_layers - 2):
+            x = nn.relu(dense(self.hidden_dim, self.gain)(x))
+        return nn.relu(dense(self.hidden_dim // 2, self.gain)(x))
+
+
+class SphereEncoder(nn.Module):
+    """State encoder onto the sphere of radius sqrt(output_dim) (the reference BackwardMap).
+
+    hidden_layers = 0 reduces it to Linear -> projection.
+    """
+
+    output_dim: int
+    hidden_dim: int = 256
+    hidden_layers: int = 2
+
+    @nn.compact
+    def __call__(self, obs: jnp.ndarray) -> jnp.ndarray:
+        x = obs
+        if self.hidden_layers > 0:
+            x = jnp.tanh(nn.LayerNorm()(dense(self.hidden_dim)(x)))
+            for _ in range(self.hidden_layers - 1):
+                x = nn.relu(dense(self.hidden_dim)(x))
+        return project_to_sphere(dense(self.output_dim)(x))
+
+
+class Predictor(nn.Module):
+    """One head of F(s, a, z) / T(φ(s), a, z): embeddings of [s‖a] and [s‖z], then an MLP head."""
+
+    output_dim: int
+    hidden_dim: int = 1024
+    hidden_layers: int = 1
+    embedding_layers: int = 2
+    gain: float = 1.0
+
+    @nn.compact
+    def __call__(self, obs: jnp.ndarray, action: jnp.ndarray, z: jnp.ndarray) -> jnp.ndarray:
+        sa = Embedding(self.hidden_dim, self.embedding_layers, self.gain)(jnp.concatenate([obs, action], -1))
+        oz = Embedding(self.hidden_dim, self.embedding_layers, self.gain)(jnp.concatenate([obs, z], -1))
+        x = jnp.concatenate([sa, oz], -1)
+        for _ in range(self.hidden_layers):
+            x = nn.relu(dense(self.hidden_dim, self.gain)(x))
+        return dense(self.output_dim, self.gain)(x)
+
+
+class EnsemblePredictor(nn.Module):
+    """K independent Predictor heads evaluated on the same inputs; output shape (K, ..., output_dim).
+
+    Members use the ReLU gain sqrt(2) for their orthogonal init, as the reference's parallel layers do.
+    """
+
+    output_dim: int
+    num_heads: int = 2
+    hidden_dim: int = 1024
+    hidden_layers: int = 1
+    embedding_layers: int = 2
+
+    @nn.compact
+    def __call__(self, obs: jnp.ndarray, action: jnp.ndarray, z: jnp.ndarray) -> jnp.ndarray:
+        heads = nn.vmap(
+            Predictor,
+            variable_axes={"params": 0},
+            split_rngs={"params": True},
+            in_axes=None,
+            out_axes=0,
+            axis_size=self.num_heads,
+        )
+        gain = RELU_GAIN if self.num_heads > 1 else 1.0
+        return heads(self.output_dim, self.hidden_dim, self.hidden_layers, self.embedding_layers, gain)(obs, action, z)
+
+
+class Actor(nn.Module):
+    """Deterministic z-conditioned policy mean tanh(μ(s, z)) from embeddings of s and [s‖z]."""
+
+    action_dim: int
+    hidden_dim: int = 1024
+    hidden_layers: int = 1
+    embedding_layers: int = 2
+
+    @nn.compact
+    def __call__(self, obs: jnp.ndarray, z: jnp.ndarray) -> jnp.ndarray:
+        s = Embedding(self.hidden_dim, self.embedding_layers)(obs)
+        oz = Embedding(self.hidden_dim, self.embedding_layers)(jnp.concatenate([obs, z], -1))
+        x = jnp.concatenate([s, oz], -1)
+        for _ in range(self.hidden_layers):
+            x = nn.relu(dense(self.hidden_dim)(x))
+        return jnp.tanh(dense(self.action_dim)(x))

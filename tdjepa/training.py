@@ -1,0 +1,110 @@
+"""Jitted training chunks: K updates per compiled call with lax.scan, vmappable over seeds and
+shardable over a device mesh.
+
+A chunk draws its batches from a data source inside the compiled call. Offline sources ignore the
+agent state and carry nothing; an online source (vmapped environments feeding an on-device replay
+buffer) carries its environment and buffer state in `source_state` and may act with the agent.
+"""
+
+from collections.abc import Callable
+from typing import Any, Protocol
+
+import flax.struct
+import jax
+import jax.numpy as jnp
+import numpy as np
+from jax.sharding import Mesh, NamedSharding, PartitionSpec
+
+from tdjepa.data import Batch, OfflineData, sample_batch
+from tdjepa.state import AgentState
+
+
+@flax.struct.dataclass
+class RunnerState:
+    """Everything a run carries between chunks: the agent, the data source's state and the RNG key."""
+
+    agent: AgentState
+    source_state: Any
+    key: jax.Array
+
+
+class DataSource(Protocol):
+    """Produces one batch per update inside jit."""
+
+    def sample(self, source_state: Any, agent: AgentState, key: jax.Array) -> tuple[Any, Batch]: ...
+
+
+@flax.struct.dataclass
+class OfflineSource:
+    """Uniform batches from a device-resident offline dataset; carries no state."""
+
+    data: OfflineData
+    batch_size: int = flax.struct.field(pytree_node=False)
+
+    def sample(self, source_state: Any, agent: AgentState, key: jax.Array) -> tuple[Any, Batch]:
+        return source_state, sample_batch(self.data, key, self.batch_size)
+
+
+UpdateFn = Callable[[AgentState, Batch, jax.Array], tuple[AgentState, dict]]
+
+
+def make_chunk(
+    update: UpdateFn, num_updates: int, batch_sharding: NamedSharding | None = None
+) -> Callable[[RunnerState, DataSource], tuple[RunnerState, dict]]:
+    """chunk(runner, source) runs `num_updates` updates and returns the metrics averaged over them."""
+
+    def step(runner: RunnerState, source: DataSource) -> tuple[RunnerState, dict]:
+        key, k_batch, k_update = jax.random.split(runner.key, 3)
+        source_state, batch = source.sample(runner.source_state, runner.agent, k_batch)
+        if batch_sharding is not None:
+            batch = jax.lax.with_sharding_constraint(batch, batch_sharding)
+        agent, metrics = update(runner.agent, batch, k_update)
+        return RunnerState(agent=agent, source_state=source_state, key=key), metrics
+
+    def chunk(runner: RunnerState, source: DataSource) -> tuple[RunnerState, dict]:
+        runner, metrics = jax.lax.scan(lambda r, _: step(r, source), runner, None, length=num_updates)
+        return runner, jax.tree.map(jnp.mean, metrics)
+
+    return chunk
+
+
+def compile_chunk(
+    update: UpdateFn, num_updates: int, num_seeds: int | None = None, mesh: Mesh | None = None
+) -> Callable[[RunnerState, DataSource], tuple[RunnerState, dict]]:
+    """The jitted chunk; vmapped over a leading seed axis of the runner when num_seeds is given.
+
+    With a mesh, each batch is split over its 'data' axis and parameters stay replicated.
+    """
+    batch_sharding = NamedSharding(mesh, PartitionSpec("data")) if mesh is not None else None
+    chunk = make_chunk(update, num_updates, batch_sharding)
+    if num_seeds is not None:
+        chunk = jax.vmap(chunk, in_axes=(0, None))
+    return jax.jit(chunk, donate_argnums=0)
+
+
+def init_runner(agent, seed: int, example_batch: Batch, source_state: Any = ()) -> RunnerState:
+    """The runner of one seed: the agent initialised from `seed`, and the key its updates draw from."""
+    k_init, k_run = jax.random.split(jax.random.PRNGKey(seed))
+    return RunnerState(agent=agent.init(k_init, example_batch), source_state=source_state, key=k_run)
+
+
+def init_runners(agent, seeds: list[int], example_batch: Batch) -> RunnerState:
+    """Runners of several seeds stacked on a leading axis, for the vmapped chunk."""
+    runners = [init_runner(agent, s, example_batch) for s in seeds]
+    return jax.tree.map(lambda *xs: jnp.stack(xs), *runners)
+
+
+def seed_slice(tree: Any, index: int) -> Any:
+    """The tree of one seed from a seed-stacked tree."""
+    return jax.tree.map(lambda x: x[index], tree)
+
+
+def data_mesh(num_devices: int | None = None) -> Mesh:
+    """A one-axis ('data') mesh over the first num_devices devices (all by default)."""
+    devices = jax.devices()[: num_devices or len(jax.devices())]
+    return Mesh(np.array(devices), ("data",))
+
+
+def replicate(tree: Any, mesh: Mesh) -> Any:
+    """Places every leaf fully replicated on the mesh."""
+    return jax.device_put(tree, NamedSharding(mesh, PartitionSpec()))

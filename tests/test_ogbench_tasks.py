@@ -1,0 +1,108 @@
+"""Zero-shot OGBench tasks: goal observations, relabelled rewards and batched evaluation."""
+
+import numpy as np
+import ogbench
+import pytest
+
+from envs.ogbench import (
+    NUM_TASKS,
+    SUPPORTED_DATASETS,
+    evaluate,
+    goal_observations,
+    oracle_policy,
+    random_policy,
+    relabel_rewards,
+)
+from envs.ogbench_generate import oracle_direction
+
+MEDIUM = "pointmaze-medium-navigate-v0"
+
+
+@pytest.mark.parametrize("dataset_name", SUPPORTED_DATASETS)
+def test_goal_observations_are_the_task_goal_cells(dataset_name):
+    goals = goal_observations(dataset_name)
+    maze = ogbench.make_env_and_datasets(dataset_name, env_only=True).unwrapped
+    assert goals.shape == (NUM_TASKS, 2) and goals.dtype == np.float32
+    for goal, task in zip(goals, maze.task_infos, strict=True):
+        assert maze.maze_map[maze.xy_to_ij(goal)] == 0
+        np.testing.assert_array_equal(goal, task["goal_xy"])
+
+
+@pytest.mark.parametrize("task_id", range(1, NUM_TASKS + 1))
+def test_relabelled_rewards_equal_the_singletask_env_rewards(task_id):
+    env = ogbench.make_env_and_datasets(
+        f"pointmaze-medium-navigate-singletask-task{task_id}-v0", env_only=True, terminate_at_goal=False
+    )
+    maze = env.unwrapped
+    rng = np.random.default_rng(task_id)
+    env.reset(seed=task_id)
+    states, next_states, rewards = [], [], []
+    for _ in range(400):
+        states.append(maze.data.qpos.copy())
+        action = oracle_direction(maze, maze.get_xy(), maze.cur_goal_xy) + rng.normal(0.0, 0.3, 2)
+        _, reward, _, _, _ = env.step(np.clip(action, -1.0, 1.0))
+        next_states.append(maze.data.qpos.copy())
+        rewards.append(reward)
+    relabelled = relabel_rewards(MEDIUM, task_id, {"qpos": np.asarray(states, np.float32)})
+    assert relabelled.dtype == np.float32
+    assert set(np.unique(rewards)) == {-1.0, 0.0}
+    np.testing.assert_array_equal(relabelled, rewards)
+    # The env scores the state before the action (success_timing='pre'): the next state would not match.
+    assert not np.array_equal(relabel_rewards(MEDIUM, task_id, {"qpos": np.asarray(next_states)}), rewards)
+
+
+def test_relabel_needs_qpos():
+    with pytest.raises(KeyError, match="qpos"):
+        relabel_rewards(MEDIUM, 1, {"observations": np.zeros((3, 2), np.float32)})
+
+
+@pytest.mark.parametrize("mode", ["goal", "reward"])
+def test_random_policy_evaluation_is_well_formed_and_deterministic(mode):
+    first, again = (evaluate(MEDIUM, random_policy(2, 7), mode, 3, num_episodes=3, seed=5) for _ in "ab")
+    assert set(first) == {"success", "return", "episode_lengths"}
+    assert 0.0 <= first["success"] <= 1.0
+    assert first["episode_lengths"].shape == (3,) and (first["episode_lengths"] <= 1000).all()
+    assert first["success"] == again["success"] and first["return"] == again["return"]
+    np.testing.assert_array_equal(first["episode_lengths"], again["episode_lengths"])
+
+
+@pytest.mark.parametrize("task_id", range(1, NUM_TASKS + 1))
+def test_oracle_reaches_every_goal_in_goal_mode(task_id):
+    policy = oracle_policy(MEDIUM, goal_observations(MEDIUM)[task_id - 1])
+    result = evaluate(MEDIUM, policy, "goal", task_id, num_episodes=2)
+    assert result["success"] == 1.0 and result["return"] == 1.0
+    assert (result["episode_lengths"] < 1000).all()
+
+
+def test_oracle_return_in_reward_mode_counts_steps_before_the_goal():
+    policy = oracle_policy(MEDIUM, goal_observations(MEDIUM)[2])
+    result = evaluate(MEDIUM, policy, "reward", task_id=3, num_episodes=2)
+    assert result["success"] == 1.0
+    assert result["return"] == -(result["episode_lengths"].mean() - 1)
+
+
+def test_policy_is_called_once_per_step_on_the_running_episodes():
+    batch_sizes = []
+    oracle = oracle_policy(MEDIUM, goal_observations(MEDIUM)[0])
+    wandering = random_policy(2, seed=0)
+
+    def policy(observations: np.ndarray) -> np.ndarray:
+        """Sends only the first episode to the far goal; the others wander until the time limit."""
+        batch_sizes.append(len(observations))
+        actions = wandering(observations)
+        if len(observations) == 3:
+            actions[:1] = oracle(observations[:1])
+        return actions
+
+    result = evaluate(MEDIUM, policy, "goal", task_id=1, num_episodes=3)
+    assert len(batch_sizes) == result["episode_lengths"].max() == 1000
+    assert batch_sizes[0] == 3 and batch_sizes[-1] < 3 and batch_sizes == sorted(batch_sizes, reverse=True)
+
+
+def test_evaluate_rejects_bad_arguments():
+    with pytest.raises(ValueError, match="mode"):
+        evaluate(MEDIUM, random_policy(2, 0), "reach", task_id=1, num_episodes=1)
+    with pytest.raises(ValueError, match="task_id"):
+        evaluate(MEDIUM, random_policy(2, 0), "goal", task_id=6, num_episodes=1)
+    with pytest.raises(ValueError, match="shape"):
+        evaluate(MEDIUM, random_policy(3, 0), "goal", task_id=1, num_episodes=1)

@@ -1,0 +1,126 @@
+"""Invariants of training: jit, seeds, sharding, randomness and checkpoints."""
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+import pytest
+
+from tdjepa.checkpoints import Checkpointer
+from tdjepa.data import sample_batch
+from tdjepa.latents import mix_goal_latents
+from tdjepa.training import (
+    OfflineSource,
+    compile_chunk,
+    data_mesh,
+    init_runner,
+    init_runners,
+    replicate,
+    seed_slice,
+)
+
+from .helpers import random_data, tiny_agent
+
+AGENTS = ["td_jepa", "fb"]
+
+
+def assert_trees_close(a, b, atol=1e-5):
+    for x, y in zip(jax.tree.leaves(a), jax.tree.leaves(b), strict=True):
+        np.testing.assert_allclose(np.asarray(x), np.asarray(y), atol=atol, rtol=1e-4)
+
+
+def setup(name, **overrides):
+    agent = tiny_agent(name, **overrides)
+    data = random_data()
+    source = OfflineSource(data, agent.config.batch_size)
+    return agent, data, source
+
+
+@pytest.mark.parametrize("name", AGENTS)
+def test_jit_equals_no_jit(name):
+    agent, data, _ = setup(name)
+    batch = sample_batch(data, jax.random.PRNGKey(0), 32)
+    state = agent.init(jax.random.PRNGKey(1), batch)
+    key = jax.random.PRNGKey(2)
+    eager, eager_metrics = agent.update(state, batch, key)  # op by op, no enclosing jit
+    jitted, jitted_metrics = jax.jit(agent.update)(state, batch, key)
+    assert_trees_close(eager, jitted)
+    assert_trees_close(eager_metrics, jitted_metrics, atol=1e-4)
+
+
+@pytest.mark.parametrize("name", AGENTS)
+def test_symmetric_and_asymmetric_updates_change_every_network(name):
+    overrides = {"symmetric": True} if name == "td_jepa" else {}
+    agent, data, _ = setup(name, **overrides)
+    batch = sample_batch(data, jax.random.PRNGKey(0), 32)
+    state = agent.init(jax.random.PRNGKey(1), batch)
+    new, metrics = jax.jit(agent.update)(state, batch, jax.random.PRNGKey(2))
+    assert all(np.isfinite(float(v)) for v in metrics.values())
+    for net in state.params:
+        changed = [
+            not np.allclose(a, b) for a, b in zip(jax.tree.leaves(state.params[net]), jax.tree.leaves(new.params[net]))
+        ]
+        assert any(changed), net
+    for net in state.target_params:
+        assert not np.allclose(jax.tree.leaves(state.target_params[net])[0], jax.tree.leaves(new.target_params[net])[0])
+
+
+def test_consecutive_updates_draw_different_latents():
+    """The chunk threads a fresh key to every update, so the z mixing differs from step to step."""
+    agent, data, source = setup("td_jepa")
+
+    def spy_update(state, batch, key):
+        goals = agent.encode(state.params, "psi", batch.next_observations)
+        return state, {"z": mix_goal_latents(key, goals, 0.5)}
+
+    runner = init_runner(agent, 0, sample_batch(data, jax.random.PRNGKey(0), 2))
+    chunk = compile_chunk(spy_update, 1)
+    runner, first = chunk(runner, source)
+    _, second = chunk(runner, source)
+    assert not np.allclose(first["z"], second["z"])
+
+
+@pytest.mark.parametrize("name", AGENTS)
+def test_vmapped_seeds_equal_single_seed_runs(name):
+    agent, data, source = setup(name)
+    example = sample_batch(data, jax.random.PRNGKey(0), 2)
+    stacked, _ = compile_chunk(agent.update, 3, num_seeds=2)(init_runners(agent, [5, 6], example), source)
+    for i, seed in enumerate([5, 6]):
+        single, _ = compile_chunk(agent.update, 3)(init_runner(agent, seed, example), source)
+        assert_trees_close(seed_slice(stacked, i), single)
+    assert not np.allclose(jax.tree.leaves(seed_slice(stacked, 0))[0], jax.tree.leaves(seed_slice(stacked, 1))[0])
+
+
+@pytest.mark.parametrize("name", AGENTS)
+def test_sharded_update_equals_unsharded(name):
+    assert len(jax.devices()) >= 4, "conftest sets four host devices"
+    agent, data, source = setup(name)
+    example = sample_batch(data, jax.random.PRNGKey(0), 2)
+    plain, _ = compile_chunk(agent.update, 2)(init_runner(agent, 0, example), source)
+    mesh = data_mesh(4)
+    sharded_fn = compile_chunk(agent.update, 2, mesh=mesh)
+    runner, sharded_source = replicate(init_runner(agent, 0, example), mesh), replicate(source, mesh)
+    sharded, _ = sharded_fn(runner, sharded_source)
+    assert_trees_close(plain, sharded, atol=1e-4)
+    lowered = sharded_fn.lower(runner, sharded_source).as_text()
+    assert "num_partitions = 4" in lowered and "sharding_constraint" in lowered
+
+
+@pytest.mark.parametrize("name", AGENTS)
+def test_restore_and_continue_equals_uninterrupted(tmp_path, name):
+    agent, data, source = setup(name)
+    example = sample_batch(data, jax.random.PRNGKey(0), 2)
+    chunk = compile_chunk(agent.update, 3, num_seeds=2)
+    runner = init_runners(agent, [0, 1], example)
+    halfway, _ = chunk(runner, source)
+    halfway_copy = jax.tree.map(jnp.copy, halfway)
+    straight, _ = chunk(halfway, source)
+
+    checkpointer = Checkpointer(tmp_path)
+    checkpointer.save(3, halfway_copy, {"agent": name})
+    assert checkpointer.latest_step() == 3 and checkpointer.config(3) == {"agent": name}
+    template = init_runners(agent, [0, 1], example)
+    restored = checkpointer.restore(3, template)
+    checkpointer.close()
+    resumed, _ = chunk(restored, source)
+    for a, b in zip(jax.tree.leaves(straight), jax.tree.leaves(resumed), strict=True):
+        np.testing.assert_array_equal(np.asarray(a), np.asarray(b))
