@@ -11,7 +11,7 @@ import time
 from pathlib import Path
 
 import jax
-from absl import app, flags
+from absl import app, flags, logging
 
 import agents
 from envs import ogbench as ogb
@@ -86,7 +86,9 @@ def prepare_workdir(workdir: Path, config: dict) -> None:
 
 
 def main(argv: list[str]) -> None:
-    del argv
+    if len(argv) > 1:
+        raise app.UsageError(f"unexpected arguments: {argv[1:]}")
+    logging.set_verbosity(logging.WARNING)
     check_flags()
     agent_name = FLAGS.agent
     workdir = Path(FLAGS.workdir or f"runs/{agent_name}_{FLAGS.env}_{time.strftime('%Y%m%d_%H%M%S')}")

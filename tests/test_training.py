@@ -57,7 +57,8 @@ def test_symmetric_and_asymmetric_updates_change_every_network(name):
     assert all(np.isfinite(float(v)) for v in metrics.values())
     for net in state.params:
         changed = [
-            not np.allclose(a, b) for a, b in zip(jax.tree.leaves(state.params[net]), jax.tree.leaves(new.params[net]))
+            not np.allclose(a, b)
+            for a, b in zip(jax.tree.leaves(state.params[net]), jax.tree.leaves(new.params[net]), strict=True)
         ]
         assert any(changed), net
     for net in state.target_params:

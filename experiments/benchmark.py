@@ -1,0 +1,157 @@
+"""Throughput of the jitted TD-JEPA and FB updates next to this machine's fp32 matmul FLOP/s.
+
+    python -m experiments.benchmark [--sizes=paper,small] [--agents=td_jepa,fb] [--seconds=10]
+
+For each agent and size it prints updates/s, the update's FLOPs as counted by XLA's cost analysis of
+the compiled update, the achieved FLOP/s and the model-FLOP utilisation (MFU) against a large fp32
+matmul measured in the same run; then one update per jitted call versus K per call, and N seeds
+vmapped in one program versus one seed. Data are synthetic (walker-sized: 24-d observations, 6-d
+actions), so only compute is measured.
+"""
+
+import resource
+import time
+from collections.abc import Callable
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+from absl import app, flags
+
+import agents
+from experiments.configs import agent_config
+from tdjepa.data import make_offline_data, sample_batch
+from tdjepa.training import OfflineSource, compile_chunk, init_runner, init_runners
+
+flags.DEFINE_list("agents", ["td_jepa", "fb"], "Agents to benchmark.")
+flags.DEFINE_list("sizes", ["paper", "small"], "Sizes: paper (DMC proprio: batch 1024, width 1024) and small.")
+flags.DEFINE_float("seconds", 10.0, "Measuring time per case.")
+flags.DEFINE_integer("updates_per_call", 100, "K for the K-updates-per-call case.")
+flags.DEFINE_integer("num_seeds", 4, "N for the vmapped-seeds case.")
+flags.DEFINE_integer("matmul_size", 2048, "Side of the square fp32 matmul that measures peak FLOP/s.")
+FLAGS = flags.FLAGS
+
+OBS_DIM, ACTION_DIM = 24, 6
+# The paper's DMC-proprio sizes (preset paper_dmc), and a CPU-sized variant of the same networks.
+SMALL = {
+    "td_jepa": dict(batch_size=256, predictor_hidden_dim=256, actor_hidden_dim=256, psi_hidden_dim=256),
+    "fb": dict(batch_size=256, forward_hidden_dim=256, actor_hidden_dim=256, backward_hidden_dim=256),
+}
+
+
+def timed(fn: Callable[[], object], seconds: float) -> float:
+    """Calls per second of fn, measured for about `seconds` after one warm-up call."""
+    jax.block_until_ready(fn())
+    calls, start = 0, time.perf_counter()
+    while time.perf_counter() - start < seconds:
+        out = fn()
+        calls += 1
+    jax.block_until_ready(out)
+    return calls / (time.perf_counter() - start)
+
+
+def matmul_flops_per_second(size: int, seconds: float) -> float:
+    """Achieved FLOP/s of an fp32 size×size×size matmul: this machine's practical peak."""
+    a = jax.random.normal(jax.random.PRNGKey(0), (size, size), jnp.float32)
+    b = jax.random.normal(jax.random.PRNGKey(1), (size, size), jnp.float32)
+    matmul = jax.jit(jnp.matmul)
+    return timed(lambda: matmul(a, b), seconds) * 2 * size**3
+
+
+def xla_flops(compiled) -> float:
+    """FLOPs of a compiled computation from XLA's cost analysis."""
+    analysis = compiled.cost_analysis()
+    if isinstance(analysis, list):
+        analysis = analysis[0]
+    return float(analysis["flops"])
+
+
+def build(agent_name: str, size: str):
+    config = agent_config(agent_name, "paper_dmc")
+    if size == "small":
+        config.update(SMALL[agent_name])
+    agent = agents.make(agent_name, config)
+    rng = np.random.default_rng(0)
+    n = 100_000
+    terminals = np.zeros(n, bool)
+    terminals[999::1000] = True
+    data = make_offline_data(
+        rng.normal(size=(n, OBS_DIM)).astype(np.float32),
+        rng.uniform(-1, 1, (n, ACTION_DIM)).astype(np.float32),
+        terminals,
+    )
+    return agent, OfflineSource(data, config.batch_size)
+
+
+def bench_case(agent_name: str, size: str, peak: float, seconds: float) -> list[str]:
+    """Result lines for one agent at one size."""
+    agent, source = build(agent_name, size)
+    example = sample_batch(source.data, jax.random.PRNGKey(0), 2)
+    batch = sample_batch(source.data, jax.random.PRNGKey(1), source.batch_size)
+    state = agent.init(jax.random.PRNGKey(0), example)
+    update = jax.jit(agent.update)
+    flops = xla_flops(update.lower(state, batch, jax.random.PRNGKey(2)).compile())
+    holder = {"state": state}
+
+    def one_update():
+        holder["state"], _ = update(holder["state"], batch, jax.random.PRNGKey(3))
+        return holder["state"]
+
+    ups_single = timed(one_update, seconds)
+    k = FLAGS.updates_per_call
+    runner = {"r": init_runner(agent, 0, example)}
+    chunk_k, chunk_1 = compile_chunk(agent.update, k), compile_chunk(agent.update, 1)
+
+    def call(chunk):
+        def run():
+            runner["r"], _ = chunk(runner["r"], source)
+            return runner["r"]
+
+        return run
+
+    ups_chunk_1 = timed(call(chunk_1), seconds)
+    ups_chunk_k = timed(call(chunk_k), seconds) * k
+    n = FLAGS.num_seeds
+    seeds = {"r": init_runners(agent, list(range(n)), example)}
+    chunk_seeds = compile_chunk(agent.update, k, num_seeds=n)
+
+    def run_seeds():
+        seeds["r"], _ = chunk_seeds(seeds["r"], source)
+        return seeds["r"]
+
+    ups_seeds = timed(run_seeds, seconds) * k * n
+    achieved = flops * ups_chunk_k
+    return [
+        f"{agent_name:8s} {size:6s} batch {source.batch_size:5d} | {flops / 1e9:7.3f} GFLOP/update (XLA cost analysis)",
+        f"    update jitted alone, same batch: {ups_single:8.1f} upd/s",
+        f"    scan chunk, 1 update/call:       {ups_chunk_1:8.1f} upd/s (sampling inside jit)",
+        f"    scan chunk, {k} updates/call:   {ups_chunk_k:8.1f} upd/s -> {achieved / 1e9:7.1f} GFLOP/s, "
+        f"MFU {100 * achieved / peak:5.1f}% of matmul peak",
+        f"    {n} seeds vmapped, {k}/call:      {ups_seeds:8.1f} seed-upd/s "
+        f"({ups_seeds / ups_chunk_k:4.2f}x one seed's updates/s)",
+    ]
+
+
+def main(argv: list[str]) -> None:
+    if len(argv) > 1:
+        raise app.UsageError(f"unexpected arguments: {argv[1:]}")
+    for size in FLAGS.sizes:
+        if size not in ("paper", "small"):
+            raise app.UsageError(f"--sizes: unknown size {size!r}; accepted values: paper, small")
+    for name in FLAGS.agents:
+        if name not in agents.NAMES:
+            raise app.UsageError(f"--agents: unknown agent {name!r}; accepted values: {', '.join(agents.NAMES)}")
+    device = jax.devices()[0]
+    print(f"device: {device.platform} {device.device_kind} x{len(jax.devices())}, jax {jax.__version__}")
+    peak = matmul_flops_per_second(FLAGS.matmul_size, FLAGS.seconds)
+    print(f"fp32 matmul {FLAGS.matmul_size}^3: {peak / 1e9:.1f} GFLOP/s (measured now; the MFU denominator)")
+    for size in FLAGS.sizes:
+        for name in FLAGS.agents:
+            print("\n".join(bench_case(name, size, peak, FLAGS.seconds)), flush=True)
+    peak_after = matmul_flops_per_second(FLAGS.matmul_size, FLAGS.seconds)
+    print(f"fp32 matmul again at the end: {peak_after / 1e9:.1f} GFLOP/s")
+    print(f"peak host memory: {resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024:.0f} MiB")
+
+
+if __name__ == "__main__":
+    app.run(main)

@@ -1,0 +1,70 @@
+"""Zero-shot evaluation of a saved run: `python -m experiments.evaluate --workdir=DIR [--step=N]`.
+
+Restores the checkpoint (the latest by default), prompts the agent with each task's goal and with each
+task's relabelled rewards, prints a table and writes DIR/eval.json and DIR/eval.png.
+"""
+
+from pathlib import Path
+
+from absl import app, flags, logging
+
+from experiments import report
+from experiments.runs import build_run, load_dataset
+from experiments.zero_shot import evaluate_random, evaluate_zero_shot
+from tdjepa.checkpoints import Checkpointer
+from tdjepa.training import seed_slice
+
+flags.DEFINE_string("workdir", None, "Run folder written by experiments.train.")
+flags.DEFINE_integer("step", None, "Checkpoint step to evaluate (default: the latest).")
+flags.DEFINE_string("dataset_dir", None, "Folder with OGBench npz files (default: where OGBench keeps them).")
+flags.DEFINE_integer("eval_episodes", 10, "Episodes per task.")
+flags.DEFINE_integer("inference_samples", 10_000, "Relabelled transitions for reward inference.")
+flags.DEFINE_bool("random_baseline", False, "Also evaluate the uniform random policy on the same tasks.")
+flags.mark_flag_as_required("workdir")
+FLAGS = flags.FLAGS
+
+
+def main(argv: list[str]) -> None:
+    if len(argv) > 1:
+        raise app.UsageError(f"unexpected arguments: {argv[1:]}")
+    logging.set_verbosity(logging.WARNING)
+    workdir = Path(FLAGS.workdir)
+    checkpointer = Checkpointer(workdir)
+    steps = checkpointer.all_steps()
+    if not steps:
+        raise app.UsageError(f"--workdir={workdir}: no checkpoint found under {workdir / 'checkpoints'}")
+    step = steps[-1] if FLAGS.step is None else FLAGS.step
+    if step not in steps:
+        raise app.UsageError(f"--step={step}: no checkpoint at that step in {workdir}; available: {steps}")
+    config = checkpointer.config(step)
+    dataset = load_dataset(config["env"], FLAGS.dataset_dir, generate_if_missing=False)
+    agent, _, template = build_run(config, dataset)
+    runners = checkpointer.restore(step, template)
+    checkpointer.close()
+    seeds = [config["seed"] + i for i in range(config["num_seeds"])]
+    per_seed = [
+        evaluate_zero_shot(
+            agent,
+            seed_slice(runners.agent, i),
+            config["env"],
+            dataset,
+            num_episodes=FLAGS.eval_episodes,
+            num_inference_samples=FLAGS.inference_samples,
+            seed=seed,
+        )
+        for i, seed in enumerate(seeds)
+    ]
+    extra = {"versions": config["versions"], "checkpoint_step": step}
+    if FLAGS.random_baseline:
+        random_rows = evaluate_random(config["env"], dataset["actions"].shape[-1], num_episodes=FLAGS.eval_episodes)
+        extra["random_policy"] = report.summary("random", config["env"], 0, [random_rows], [0], {})
+    result = report.summary(config["agent"], config["env"], step, per_seed, seeds, extra)
+    report.write_results(workdir, result)
+    print(report.format_table(result))
+    if FLAGS.random_baseline:
+        print(report.format_table(extra["random_policy"]))
+    print(f"wrote {workdir / 'eval.json'} and {workdir / 'eval.png'}")
+
+
+if __name__ == "__main__":
+    app.run(main)

@@ -1,0 +1,121 @@
+"""The train and evaluate commands end to end on a small generated dataset, including a run killed
+between checkpoints and resumed."""
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import jax
+import numpy as np
+import orbax.checkpoint as ocp
+import pytest
+
+from envs.ogbench import generate_dataset
+
+ENV = "pointmaze-medium-navigate-v0"
+TINY_FLAGS = [
+    "--config.batch_size=32",
+    "--config.phi_hidden_dim=32",
+    "--config.psi_hidden_dim=32",
+    "--config.predictor_hidden_dim=32",
+    "--config.actor_hidden_dim=32",
+    "--eval_episodes=1",
+    "--inference_samples=200",
+    "--updates_per_call=10",
+    "--progress=false",
+]
+
+
+@pytest.fixture(scope="module")
+def dataset_dir(tmp_path_factory) -> Path:
+    directory = tmp_path_factory.mktemp("ogbench")
+    generate_dataset(ENV, directory, num_episodes=3, progress=False)
+    return directory
+
+
+def command(module: str, *args: str) -> list[str]:
+    return [sys.executable, "-m", f"experiments.{module}", *args]
+
+
+def run(module: str, *args: str, check: bool = True) -> subprocess.CompletedProcess:
+    env = os.environ | {"XLA_FLAGS": ""}
+    out = subprocess.run(command(module, *args), capture_output=True, text=True, env=env, timeout=600)
+    if check and out.returncode != 0:
+        raise AssertionError(f"{module} failed:\n{out.stdout}\n{out.stderr}")
+    return out
+
+
+def train_args(workdir: Path, dataset_dir: Path, *extra: str) -> list[str]:
+    return [f"--workdir={workdir}", f"--dataset_dir={dataset_dir}", f"--env={ENV}", *TINY_FLAGS, *extra]
+
+
+def final_state(workdir: Path, step: int):
+    """The saved runner state at `step`, as a tree of arrays."""
+    return ocp.StandardCheckpointer().restore((workdir / "checkpoints" / str(step) / "state").absolute())
+
+
+def test_train_then_evaluate_writes_results(tmp_path, dataset_dir):
+    workdir = tmp_path / "run"
+    out = run("train", *train_args(workdir, dataset_dir, "--num_steps=20", "--checkpoint_every=10"))
+    assert "mean success: goal" in out.stdout
+    assert (workdir / "config.json").exists() and (workdir / "train.csv").exists()
+    out = run("evaluate", f"--workdir={workdir}", f"--dataset_dir={dataset_dir}", "--eval_episodes=1", "--step=10")
+    result = json.loads((workdir / "eval.json").read_text())
+    assert result["agent"] == "td_jepa" and result["env"] == ENV and result["step"] == 10
+    assert len(result["tasks"]) == 10 and {t["mode"] for t in result["tasks"]} == {"goal", "reward"}
+    assert set(result["tasks"][0]) == {"task", "mode", "success", "return"}
+    assert 0.0 <= result["mean_success"] <= 1.0
+    assert (workdir / "eval.png").stat().st_size > 0
+    assert "goal    task1" in out.stdout
+
+
+def test_changed_config_is_refused_and_bad_flags_are_named(tmp_path, dataset_dir):
+    workdir = tmp_path / "run"
+    run("train", *train_args(workdir, dataset_dir, "--num_steps=10"))
+    out = run("train", *train_args(workdir, dataset_dir, "--num_steps=10", "--config.lr_phi=0.5"), check=False)
+    assert out.returncode != 0 and "config.lr_phi" in out.stderr and "--restart" in out.stderr
+    out = run("train", *train_args(workdir, dataset_dir, "--agent=nope"), check=False)
+    assert out.returncode != 0 and "nope" in out.stderr
+    out = run(
+        "train", f"--workdir={tmp_path / 'x'}", f"--dataset_dir={tmp_path}", "--generate_dataset=false", check=False
+    )
+    assert out.returncode != 0 and "experiments.collect" in out.stderr
+
+
+def test_killed_run_resumes_exactly(tmp_path, dataset_dir):
+    """Kill -9 after the step-20 checkpoint (during the evaluation that follows it), rerun, compare."""
+    common = ["--num_steps=40", "--checkpoint_every=10", "--eval_every=20"]
+    straight = tmp_path / "straight"
+    run("train", *train_args(straight, dataset_dir, *common))
+
+    killed = tmp_path / "killed"
+    env = os.environ | {"XLA_FLAGS": ""}
+    proc = subprocess.Popen(
+        command("train", *train_args(killed, dataset_dir, *common)),
+        env=env,
+        text=True,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+    )
+    deadline = time.time() + 300
+    while not (killed / "checkpoints" / "20").exists() and proc.poll() is None and time.time() < deadline:
+        time.sleep(0.05)
+    proc.send_signal(signal.SIGKILL)
+    proc.wait()
+    assert not (killed / "checkpoints" / "40").exists(), "the run finished before it could be killed"
+    out = run("train", *train_args(killed, dataset_dir, *common))
+    assert "resuming from the checkpoint at step 20" in out.stdout
+
+    a, b = final_state(straight, 40), final_state(killed, 40)
+    for x, y in zip(_leaves(a), _leaves(b), strict=True):
+        np.testing.assert_array_equal(x, y)
+    steps = [row.split(",")[0] for row in (killed / "train.csv").read_text().splitlines()[1:]]
+    assert steps == ["10", "20", "30", "40"]
+
+
+def _leaves(tree) -> list[np.ndarray]:
+    return [np.asarray(x) for x in jax.tree.leaves(tree)]
