@@ -6,53 +6,55 @@ import jax
 import jax.numpy as jnp
 import ml_collections
 
-from tdjepa.actor_update import td3_actor_loss
 from tdjepa.data import Batch
 from tdjepa.inference import goal_latent, reward_weighted_latent, softmax_weighted_latent
+from tdjepa.latent_actor import LatentActorAgent
 from tdjepa.latents import (
     mix_goal_latents,
     off_diagonal_mean_square,
     orthonormality_loss,
     pessimism,
     polyak,
-    sample_sphere,
 )
-from tdjepa.networks import Actor, EnsemblePredictor, SphereEncoder
+from tdjepa.networks import EnsemblePredictor, SphereEncoder
+from tdjepa.normalizer import init_normalizer, observe_batch
 from tdjepa.policies import noisy_action
 from tdjepa.state import AgentState, apply_gradients, global_norm, per_network_adam
 
 
 def default_config() -> ml_collections.ConfigDict:
-    """CPU-sized defaults matching the TD-JEPA defaults' widths; `experiments.configs` has the paper's."""
+    """CPU-sized defaults with the same widths and optimisation as TD-JEPA's; the paper's settings are the
+    presets in `experiments.configs`."""
     c = ml_collections.ConfigDict()
     c.batch_size = 256
     c.discount = 0.99
     c.z_dim = 50
     c.left_dim = 50
-    c.left_hidden_dim = 256
+    c.left_hidden_dim = 128
     c.left_hidden_layers = 2
-    c.backward_hidden_dim = 256
+    c.backward_hidden_dim = 128
     c.backward_hidden_layers = 2
-    c.forward_hidden_dim = 256
+    c.forward_hidden_dim = 128
     c.forward_hidden_layers = 1
     c.forward_embedding_layers = 2
     c.num_heads = 2
-    c.actor_hidden_dim = 256
+    c.actor_hidden_dim = 128
     c.actor_hidden_layers = 1
     c.actor_embedding_layers = 2
     c.actor_use_full_encoder = False
-    c.lr_f = 1e-4
-    c.lr_b = 1e-4
-    c.lr_actor = 1e-4
+    c.lr_f = 3e-4
+    c.lr_b = 3e-4
+    c.lr_actor = 3e-4
     c.ortho_coef = 1.0
-    c.f_tau = 0.005
-    c.b_tau = 0.005
+    c.f_tau = 0.01
+    c.b_tau = 0.01
     c.train_goal_ratio = 0.5
     c.actor_std = 0.2
     c.actor_noise_clip = 0.3
     c.fb_pessimism = 0.0
     c.actor_pessimism = 0.5
-    c.bc_coeff = 0.0
+    c.bc_coeff = 0.05
+    c.normalize_obs = True  # running mean/std of states, as the reference's BatchNorm normaliser
     c.reward_inference = "weighted_sum"  # or "softmax_weighted" (Meta Motivo's reward_wr_inference)
     return c
 
@@ -81,11 +83,12 @@ def measure_loss(
 REWARD_INFERENCE = {"weighted_sum": reward_weighted_latent, "softmax_weighted": softmax_weighted_latent}
 
 
-class FB:
+class FB(LatentActorAgent):
     """FB agent: pure functions over an `AgentState`."""
 
     def __init__(self, config: ml_collections.ConfigDict):
-        self.config = c = config
+        super().__init__(config)
+        c = config
         if c.reward_inference not in REWARD_INFERENCE:
             raise ValueError(
                 f"config.reward_inference={c.reward_inference!r}; accepted values: {', '.join(REWARD_INFERENCE)}"
@@ -98,11 +101,6 @@ class FB:
         )
         # F and its left encoder L share one learning rate, as in the reference.
         self.fb_optimizer = per_network_adam({"L": c.lr_f, "F": c.lr_f, "B": c.lr_b})
-        self.actor_optimizer = per_network_adam({"actor": c.lr_actor})
-
-    def _actor(self, action_dim: int) -> Actor:
-        c = self.config
-        return Actor(action_dim, c.actor_hidden_dim, c.actor_hidden_layers, c.actor_embedding_layers)
 
     def init(self, key: jax.Array, example_batch: Batch) -> AgentState:
         """Fresh parameters (orthogonal init), targets copied after init, optimiser states."""
@@ -113,8 +111,7 @@ class FB:
         params = {"L": self.left.init(k_l, obs)["params"], "B": self.backward.init(k_b, obs)["params"]}
         left = self.left.apply({"params": params["L"]}, obs)
         params["F"] = self.forward.init(k_f, left, action, z)["params"]
-        actor_input = left if self.config.actor_use_full_encoder else obs
-        params["actor"] = self._actor(action_dim).init(k_a, actor_input, z)["params"]
+        params["actor"] = self._init_actor(k_a, params, obs, action_dim)
         fb_params = {k: params[k] for k in ("L", "F", "B")}
         return AgentState(
             params=params,
@@ -123,7 +120,7 @@ class FB:
                 "fb": self.fb_optimizer.init(fb_params),
                 "actor": self.actor_optimizer.init({"actor": params["actor"]}),
             },
-            stats={},
+            stats=init_normalizer(obs.shape[-1]),
             step=jnp.zeros((), jnp.int32),
             action_dim=action_dim,
         )
@@ -137,14 +134,16 @@ class FB:
     def _forward(self, params: dict, left, actions, z) -> jnp.ndarray:
         return self.forward.apply({"params": params["F"]}, left, actions, z)
 
-    def _policy_mean(self, state: AgentState, params: dict, obs: jnp.ndarray, z: jnp.ndarray) -> jnp.ndarray:
-        inputs = self._left(params, obs) if self.config.actor_use_full_encoder else obs
-        return self._actor(state.action_dim).apply({"params": state.params["actor"]}, inputs, z)
+    def actor_encoder(self, params: dict, obs: jnp.ndarray) -> jnp.ndarray:
+        return self._left(params, obs)
 
     def update(self, state: AgentState, batch: Batch, key: jax.Array) -> tuple[AgentState, dict]:
         """One gradient step on the FB measure loss with B's orthonormality, then the actor, then EMA."""
         c = self.config
         k_z, k_next, k_actor = jax.random.split(key, 3)
+        stats = state.stats
+        if c.normalize_obs:
+            stats, batch = observe_batch(stats, batch)
         params, targets = state.params, state.target_params
         backward_next = jax.lax.stop_gradient(self._backward(params, batch.next_observations))
         z = mix_goal_latents(k_z, backward_next, c.train_goal_ratio)
@@ -175,65 +174,39 @@ class FB:
         params = params | fb_params
 
         left_obs = jax.lax.stop_gradient(self._left(params, batch.observations))
-        actor_input = left_obs if c.actor_use_full_encoder else batch.observations
-
-        def actor_loss(actor_params):
-            mean = self._actor(state.action_dim).apply({"params": actor_params["actor"]}, actor_input, z)
-            return td3_actor_loss(
-                mean,
-                lambda a: self._forward(params, left_obs, a, z),
-                z,
-                batch.actions,
-                k_actor,
-                std=c.actor_std,
-                clip=c.actor_noise_clip,
-                pessimism_penalty=c.actor_pessimism,
-                bc_coeff=c.bc_coeff,
-            )
-
-        actor_params = {"actor": params["actor"]}
-        (a_loss, a_metrics), a_grads = jax.value_and_grad(actor_loss, has_aux=True)(actor_params)
-        actor_params, actor_opt = apply_gradients(
-            self.actor_optimizer, actor_params, a_grads, state.opt_states["actor"]
+        actor_params, actor_opt, actor_metrics = self._actor_step(
+            state,
+            params,
+            batch.observations,
+            lambda a: self._forward(params, left_obs, a, z),
+            z,
+            batch.actions,
+            k_actor,
         )
         params = params | actor_params
         taus = {"L": c.f_tau, "F": c.f_tau, "B": c.b_tau}
         targets = {name: polyak(params[name], targets[name], taus[name]) for name in targets}
-        metrics |= {f"actor_{k}": v for k, v in a_metrics.items()}
-        metrics |= {
-            "total_loss": loss,
-            "actor_loss": a_loss,
-            "fb_grad_norm": global_norm(grads),
-            "actor_grad_norm": global_norm(a_grads),
-        }
+        metrics |= actor_metrics | {"total_loss": loss, "fb_grad_norm": global_norm(grads)}
         new_state = state.replace(
             params=params,
             target_params=targets,
             opt_states={"fb": fb_opt, "actor": actor_opt},
+            stats=stats,
             step=state.step + 1,
         )
         return new_state, metrics
 
-    def act(self, state: AgentState, obs: jnp.ndarray, z: jnp.ndarray, key: jax.Array | None = None):
-        """The policy's action: its mean tanh μ(s, z), or a noisy TD3 sample when a key is given."""
-        mean = self._policy_mean(state, state.params, obs, z)
-        if key is None:
-            return mean
-        return noisy_action(key, mean, self.config.actor_std, self.config.actor_noise_clip)
-
-    def sample_z(self, key: jax.Array, n: int) -> jnp.ndarray:
-        """n latents from the prior, uniform on the √d sphere."""
-        return sample_sphere(key, n, self.z_dim)
-
     def infer_z_reward(self, state: AgentState, next_obs: jnp.ndarray, rewards: jnp.ndarray) -> jnp.ndarray:
         """z = proj(Σ_i w_i r_i B(s'_i)), w = 1 or softmax(10 r) per config.reward_inference."""
-        return REWARD_INFERENCE[self.config.reward_inference](self._backward(state.params, next_obs), rewards)
+        return REWARD_INFERENCE[self.config.reward_inference](
+            self._backward(state.params, self._inputs(state, next_obs)), rewards
+        )
 
     def infer_z_goal(self, state: AgentState, goal_obs: jnp.ndarray) -> jnp.ndarray:
         """z = proj(B(g))."""
-        return goal_latent(self._backward(state.params, goal_obs))
+        return goal_latent(self._backward(state.params, self._inputs(state, goal_obs)))
 
     def q_value(self, state: AgentState, obs: jnp.ndarray, action: jnp.ndarray, z: jnp.ndarray):
         """Q_z(s, a) = PEN_k F_k(L(s), a, z)ᵀz, with the actor's pessimism."""
-        forward = self._forward(state.params, self._left(state.params, obs), action, z)
+        forward = self._forward(state.params, self._left(state.params, self._inputs(state, obs)), action, z)
         return pessimism(jnp.einsum("kbd,bd->kb", forward, z), self.config.actor_pessimism)

@@ -8,14 +8,19 @@ import ml_collections
 import agents
 
 # Overrides on top of each agent's default_config(); values from the reference launchers
-# (shared/reference/td_jepa_reference.md §2.4 and §3.1).
+# (shared/reference/td_jepa_reference.md §2.4 and §3.1). Fields the CPU defaults tune (learning rates,
+# τ, BC, normalisation) are reset to the reference's values here.
+_PAPER_TD_JEPA = dict(lr_phi=1e-4, lr_psi=1e-4, lr_predictor=1e-4, lr_actor=1e-4, bc_coeff=0.0, normalize_obs=False)
+_PAPER_FB = dict(lr_f=1e-4, lr_b=1e-4, lr_actor=1e-4, bc_coeff=0.0, normalize_obs=False)
 PRESETS: dict[str, dict[str, dict]] = {
     "td_jepa": {
         "cpu": {},
-        "paper_dmc": dict(
+        "paper_dmc": _PAPER_TD_JEPA
+        | dict(
             batch_size=1024,
             discount=0.98,
             phi_dim=256,
+            phi_hidden_dim=256,
             phi_hidden_layers=0,
             psi_dim=50,
             psi_hidden_dim=256,
@@ -31,7 +36,8 @@ PRESETS: dict[str, dict[str, dict]] = {
             psi_ortho_coef=0.1,
             scale_train_goals=False,
         ),
-        "paper_ogbench": dict(
+        "paper_ogbench": _PAPER_TD_JEPA
+        | dict(
             batch_size=256,
             discount=0.99,
             phi_dim=50,
@@ -53,7 +59,8 @@ PRESETS: dict[str, dict[str, dict]] = {
     },
     "fb": {
         "cpu": {},
-        "paper_dmc": dict(
+        "paper_dmc": _PAPER_FB
+        | dict(
             batch_size=1024,
             discount=0.98,
             z_dim=50,
@@ -70,7 +77,8 @@ PRESETS: dict[str, dict[str, dict]] = {
             b_tau=0.001,
             ortho_coef=1.0,
         ),
-        "paper_ogbench": dict(
+        "paper_ogbench": _PAPER_FB
+        | dict(
             batch_size=256,
             discount=0.99,
             z_dim=50,

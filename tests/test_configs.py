@@ -1,0 +1,42 @@
+"""Named configs: every preset builds its agent; unknown names are refused with the accepted values."""
+
+import jax
+import pytest
+
+import agents
+from experiments.configs import PRESETS, agent_config
+from experiments.flag_utils import peek_flag
+from tdjepa.data import sample_batch
+
+from .helpers import random_data
+
+
+@pytest.mark.parametrize("name,preset", [(a, p) for a, presets in PRESETS.items() for p in presets])
+def test_every_preset_builds_and_initialises(name, preset):
+    config = agent_config(name, preset)
+    agent = agents.make(name, config)
+    state = agent.init(jax.random.PRNGKey(0), sample_batch(random_data(), jax.random.PRNGKey(0), 2))
+    assert state.action_dim == 2 and int(state.step) == 0
+    assert agent.sample_z(jax.random.PRNGKey(0), 3).shape == (3, agent.z_dim)
+
+
+def test_paper_presets_restore_the_reference_optimisation():
+    config = agent_config("td_jepa", "paper_dmc")
+    assert (config.batch_size, config.predictor_hidden_dim, config.phi_dim, config.psi_dim) == (1024, 1024, 256, 50)
+    assert (config.lr_psi, config.encoder_tau, config.bc_coeff, config.normalize_obs) == (1e-4, 0.001, 0.0, False)
+
+
+def test_unknown_names_are_refused_with_accepted_values():
+    with pytest.raises(ValueError, match="accepted values: td_jepa, fb"):
+        agents.make("sac")
+    with pytest.raises(ValueError, match="paper_dmc"):
+        agent_config("fb", "huge")
+    with pytest.raises(ValueError, match="reward_inference"):
+        config = agents.default_config("fb")
+        config.reward_inference = "mean"
+        agents.make("fb", config)
+
+
+def test_flags_are_peeked_before_parsing():
+    assert peek_flag("agent", "td_jepa", ["--agent=fb", "--seed=3"]) == "fb"
+    assert peek_flag("preset", "cpu", ["--agent=fb"]) == "cpu"
