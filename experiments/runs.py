@@ -68,7 +68,10 @@ def load_dataset(env: str, dataset_dir: str | None, generate_if_missing: bool) -
     if not path.exists() and generate_if_missing:
         print(f"dataset {path} not found: generating it locally (once)")
         ogb.generate_dataset(env, dataset_dir)
-    return ogb.load_dataset(path)
+    try:
+        return ogb.load_dataset(path)
+    except ogb.DatasetError as err:  # a message naming the file and key, without a traceback
+        raise SystemExit(f"error: {err}") from None
 
 
 def build_run(config: dict, dataset: dict[str, np.ndarray]):
