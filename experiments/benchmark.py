@@ -25,8 +25,8 @@ from tdjepa.training import OfflineSource, compile_chunk, init_runner, init_runn
 
 flags.DEFINE_list("agents", ["td_jepa", "fb"], "Agents to benchmark.")
 flags.DEFINE_list("sizes", ["paper", "small"], "Sizes: paper (DMC proprio: batch 1024, width 1024) and small.")
-flags.DEFINE_float("seconds", 10.0, "Measuring time per case.")
-flags.DEFINE_integer("updates_per_call", 100, "K for the K-updates-per-call case.")
+flags.DEFINE_float("seconds", 5.0, "Measuring time per case.")
+flags.DEFINE_integer("updates_per_call", 0, "K for the K-updates-per-call case (0: 10 at paper size, 100 small).")
 flags.DEFINE_integer("num_seeds", 4, "N for the vmapped-seeds case.")
 flags.DEFINE_integer("matmul_size", 2048, "Side of the square fp32 matmul that measures peak FLOP/s.")
 FLAGS = flags.FLAGS
@@ -37,16 +37,19 @@ SMALL = {
     "td_jepa": dict(batch_size=256, predictor_hidden_dim=256, actor_hidden_dim=256, psi_hidden_dim=256),
     "fb": dict(batch_size=256, forward_hidden_dim=256, actor_hidden_dim=256, backward_hidden_dim=256),
 }
+# A paper-size update takes a good fraction of a second on a CPU, so fewer updates per call keep each
+# measured call short; the small size needs many to show the per-call overhead it amortises.
+UPDATES_PER_CALL = {"paper": 10, "small": 100}
 
 
 def timed(fn: Callable[[], object], seconds: float) -> float:
-    """Calls per second of fn, measured for about `seconds` after one warm-up call."""
+    """Calls per second of fn, measured for about `seconds` after one warm-up call. Each call is waited
+    for: with JAX's asynchronous dispatch the loop would otherwise queue far more work than `seconds`."""
     jax.block_until_ready(fn())
     calls, start = 0, time.perf_counter()
     while time.perf_counter() - start < seconds:
-        out = fn()
+        jax.block_until_ready(fn())
         calls += 1
-    jax.block_until_ready(out)
     return calls / (time.perf_counter() - start)
 
 
@@ -98,7 +101,7 @@ def bench_case(agent_name: str, size: str, peak: float, seconds: float) -> list[
         return holder["state"]
 
     ups_single = timed(one_update, seconds)
-    k = FLAGS.updates_per_call
+    k = FLAGS.updates_per_call or UPDATES_PER_CALL[size]
     runner = {"r": init_runner(agent, 0, example)}
     chunk_k, chunk_1 = compile_chunk(agent.update, k), compile_chunk(agent.update, 1)
 
@@ -111,15 +114,17 @@ def bench_case(agent_name: str, size: str, peak: float, seconds: float) -> list[
 
     ups_chunk_1 = timed(call(chunk_1), seconds)
     ups_chunk_k = timed(call(chunk_k), seconds) * k
+    # N seeds with K/N updates each per call: the same updates per call as the one-seed chunk.
     n = FLAGS.num_seeds
+    k_seeds = max(1, k // n)
     seeds = {"r": init_runners(agent, list(range(n)), example)}
-    chunk_seeds = compile_chunk(agent.update, k, num_seeds=n)
+    chunk_seeds = compile_chunk(agent.update, k_seeds, num_seeds=n)
 
     def run_seeds():
         seeds["r"], _ = chunk_seeds(seeds["r"], source)
         return seeds["r"]
 
-    ups_seeds = timed(run_seeds, seconds) * k * n
+    ups_seeds = timed(run_seeds, seconds) * k_seeds * n
     achieved = flops * ups_chunk_k
     return [
         f"{agent_name:8s} {size:6s} batch {source.batch_size:5d} | {flops / 1e9:7.3f} GFLOP/update (XLA cost analysis)",
@@ -127,7 +132,7 @@ def bench_case(agent_name: str, size: str, peak: float, seconds: float) -> list[
         f"    scan chunk, 1 update/call:       {ups_chunk_1:8.1f} upd/s (sampling inside jit)",
         f"    scan chunk, {k} updates/call:   {ups_chunk_k:8.1f} upd/s -> {achieved / 1e9:7.1f} GFLOP/s, "
         f"MFU {100 * achieved / peak:5.1f}% of matmul peak",
-        f"    {n} seeds vmapped, {k}/call:      {ups_seeds:8.1f} seed-upd/s "
+        f"    {n} seeds vmapped, {k_seeds}/call each: {ups_seeds:8.1f} seed-upd/s "
         f"({ups_seeds / ups_chunk_k:4.2f}x one seed's updates/s)",
     ]
 
