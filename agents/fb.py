@@ -23,8 +23,9 @@ from tdjepa.state import AgentState, apply_gradients, global_norm, per_network_a
 
 
 def default_config() -> ml_collections.ConfigDict:
-    """CPU-sized defaults with the same widths and optimisation as TD-JEPA's; the paper's settings are the
-    presets in `experiments.configs`."""
+    """CPU-sized defaults with the same widths, batch and learning rates as TD-JEPA's (τ and the
+    orthonormality weight are the ones of the reported FB run); the paper's settings are the presets in
+    `experiments.configs`."""
     c = ml_collections.ConfigDict()
     c.batch_size = 256
     c.discount = 0.99
