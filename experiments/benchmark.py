@@ -1,6 +1,6 @@
 """Throughput of the jitted TD-JEPA and FB updates next to this machine's fp32 matmul FLOP/s.
 
-    python -m experiments.benchmark [--sizes=paper,small] [--agents=td_jepa,fb] [--seconds=10]
+    python -m experiments.benchmark [--sizes=paper,small] [--agents=td_jepa,fb] [--seconds=5]
 
 For each agent and size it prints updates/s, the update's FLOPs as counted by XLA's cost analysis of
 the compiled update, the achieved FLOP/s and the model-FLOP utilisation (MFU) against a large fp32
@@ -146,6 +146,11 @@ def main(argv: list[str]) -> None:
     for name in FLAGS.agents:
         if name not in agents.NAMES:
             raise app.UsageError(f"--agents: unknown agent {name!r}; accepted values: {', '.join(agents.NAMES)}")
+    if FLAGS.updates_per_call < 0 or FLAGS.num_seeds < 1 or FLAGS.seconds <= 0:
+        raise app.UsageError(
+            "--updates_per_call must be >= 0 (0: the per-size default), --num_seeds >= 1 and --seconds > 0; "
+            f"got {FLAGS.updates_per_call}, {FLAGS.num_seeds}, {FLAGS.seconds}"
+        )
     device = jax.devices()[0]
     print(f"device: {device.platform} {device.device_kind} x{len(jax.devices())}, jax {jax.__version__}")
     peak = matmul_flops_per_second(FLAGS.matmul_size, FLAGS.seconds)
