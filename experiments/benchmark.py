@@ -4,7 +4,8 @@
 
 For each agent and size it prints updates/s, the update's FLOPs as counted by XLA's cost analysis of
 the compiled update, the achieved FLOP/s and the model-FLOP utilisation (MFU) against a large fp32
-matmul measured in the same run; then one update per jitted call versus K per call, and N seeds
+matmul measured in the same run; then one update per jitted call versus K per call (with the cost of a
+jitted call that does no work, the dispatch part of what K per call saves), and N seeds
 vmapped in one program versus one seed. Data are synthetic (walker-sized: 24-d observations, 6-d
 actions), so only compute is measured.
 """
@@ -113,6 +114,9 @@ def bench_case(agent_name: str, size: str, peak: float, seconds: float) -> list[
         return run
 
     ups_chunk_1 = timed(call(chunk_1), seconds)
+    # What scanning K updates saves is the per-call cost: dispatching a jitted call on this runner and
+    # waiting for it. A call that does no work measures the dispatch part of it.
+    call_overhead = 1.0 / timed(call(jax.jit(lambda r, _: (r, None), donate_argnums=0)), seconds)
     ups_chunk_k = timed(call(chunk_k), seconds) * k
     # N seeds with K/N updates each per call: the same updates per call as the one-seed chunk.
     n = FLAGS.num_seeds
@@ -130,6 +134,8 @@ def bench_case(agent_name: str, size: str, peak: float, seconds: float) -> list[
         f"{agent_name:8s} {size:6s} batch {source.batch_size:5d} | {flops / 1e9:7.3f} GFLOP/update (XLA cost analysis)",
         f"    update jitted alone, same batch: {ups_single:8.1f} upd/s",
         f"    scan chunk, 1 update/call:       {ups_chunk_1:8.1f} upd/s (sampling inside jit)",
+        f"    empty jitted call on the runner: {1e3 * call_overhead:8.3f} ms/call "
+        f"(= {100 * call_overhead * ups_chunk_1:4.1f}% of a 1-update call)",
         f"    scan chunk, {k} updates/call:   {ups_chunk_k:8.1f} upd/s -> {achieved / 1e9:7.1f} GFLOP/s, "
         f"MFU {100 * achieved / peak:5.1f}% of matmul peak",
         f"    {n} seeds vmapped, {k_seeds}/call each: {ups_seeds:8.1f} seed-upd/s "
