@@ -18,6 +18,7 @@ from tdjepa.latents import (
     orthonormality_loss,
     pessimism,
     polyak,
+    project_to_ball,
     whitening_matrix,
 )
 from tdjepa.networks import EnsemblePredictor, SphereEncoder
@@ -66,6 +67,10 @@ def default_config() -> ml_collections.ConfigDict:
     c.actor_std = 0.2
     c.actor_noise_clip = 0.3
     c.predictor_pessimism = 0.0
+    # Project TD targets onto the ball ‖y‖ ≤ √d/(1−γ), which holds every true successor feature of
+    # √d-sphere features, so the fixed point is unchanged. Not in the reference: without it the
+    # goal-prompted Q-values on pointmaze grew to 3–4× that bound (see README).
+    c.bound_successor_targets = True
     c.actor_pessimism = 0.0
     # A small behaviour-cloning term keeps the TD3 actor out of tanh saturation early in training.
     c.bc_coeff = 0.05
@@ -188,6 +193,10 @@ class TDJEPA(LatentActorAgent):
                 for name, source, target in self.pairs
             }
         )
+        if c.bound_successor_targets:
+            td_targets = {
+                name: project_to_ball(y, (y.shape[-1] ** 0.5) / (1.0 - c.discount)) for name, y in td_targets.items()
+            }
         ortho_coefs = {"phi": c.phi_ortho_coef, "psi": c.psi_ortho_coef}
 
         def representation_loss(rep_params):

@@ -9,8 +9,16 @@ import agents
 
 # Overrides on top of each agent's default_config(); values from the reference launchers
 # (shared/reference/td_jepa_reference.md §2.4 and §3.1). Fields the CPU defaults tune (learning rates,
-# τ, BC, normalisation) are reset to the reference's values here.
-_PAPER_TD_JEPA = dict(lr_phi=1e-4, lr_psi=1e-4, lr_predictor=1e-4, lr_actor=1e-4, bc_coeff=0.0, normalize_obs=False)
+# τ, BC, normalisation, bounded TD targets) are reset to the reference's values here.
+_PAPER_TD_JEPA = dict(
+    lr_phi=1e-4,
+    lr_psi=1e-4,
+    lr_predictor=1e-4,
+    lr_actor=1e-4,
+    bc_coeff=0.0,
+    normalize_obs=False,
+    bound_successor_targets=False,
+)
 _PAPER_FB = dict(lr_f=1e-4, lr_b=1e-4, lr_actor=1e-4, bc_coeff=0.0, normalize_obs=False)
 PRESETS: dict[str, dict[str, dict]] = {
     "td_jepa": {

@@ -41,7 +41,7 @@ flags.DEFINE_string("dataset_dir", None, "Folder with OGBench npz files (default
 flags.DEFINE_bool("generate_dataset", True, "Generate the dataset locally when it is missing.")
 flags.DEFINE_integer("seed", 0, "First seed; seeds are seed, seed+1, ...")
 flags.DEFINE_integer("num_seeds", 1, "Seeds trained together in one vmapped program.")
-flags.DEFINE_integer("num_steps", 60_000, "Gradient updates per seed.")
+flags.DEFINE_integer("num_steps", 80_000, "Gradient updates per seed.")
 flags.DEFINE_integer("updates_per_call", 1_000, "Updates per jitted call (lax.scan length).")
 flags.DEFINE_integer("eval_every", 20_000, "Evaluate every this many updates (0: only at the end).")
 flags.DEFINE_integer("checkpoint_every", 10_000, "Checkpoint every this many updates (and at the end).")

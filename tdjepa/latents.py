@@ -14,6 +14,12 @@ def project_to_sphere(x: jnp.ndarray) -> jnp.ndarray:
     return jnp.sqrt(d) * x / jnp.maximum(jnp.linalg.norm(x, axis=-1, keepdims=True), EPS)
 
 
+def project_to_ball(x: jnp.ndarray, radius: float) -> jnp.ndarray:
+    """Rows of x longer than radius scaled down onto the sphere of that radius; shorter rows unchanged."""
+    norm = jnp.linalg.norm(x, axis=-1, keepdims=True)
+    return x * jnp.minimum(1.0, radius / jnp.maximum(norm, EPS))
+
+
 def sample_sphere(key: jax.Array, n: int, dim: int) -> jnp.ndarray:
     """Draws n latents uniformly on the √d sphere (the z prior)."""
     return project_to_sphere(jax.random.normal(key, (n, dim)))

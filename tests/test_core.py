@@ -11,6 +11,7 @@ from tdjepa.latents import (
     mix_goal_latents,
     orthonormality_loss,
     pessimism,
+    project_to_ball,
     project_to_sphere,
     sample_sphere,
     whitening_matrix,
@@ -37,6 +38,12 @@ def test_prior_latents_lie_on_the_sphere_and_are_centred():
 def test_projection_keeps_direction():
     x = jnp.array([[3.0, 4.0]])
     np.testing.assert_allclose(project_to_sphere(x), jnp.sqrt(2.0) * x / 5.0, rtol=1e-6)
+
+
+def test_ball_projection_shortens_only_rows_outside_the_ball():
+    x = jnp.array([[3.0, 4.0], [0.3, 0.4], [0.0, 0.0]])
+    y = project_to_ball(x, 2.0)
+    np.testing.assert_allclose(y, [[1.2, 1.6], [0.3, 0.4], [0.0, 0.0]], rtol=1e-6)
 
 
 def test_goal_mixing_uses_goals_at_the_given_ratio_and_depends_on_the_key():
