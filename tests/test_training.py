@@ -125,3 +125,22 @@ def test_restore_and_continue_equals_uninterrupted(tmp_path, name):
     resumed, _ = chunk(restored, source)
     for a, b in zip(jax.tree.leaves(straight), jax.tree.leaves(resumed), strict=True):
         np.testing.assert_array_equal(np.asarray(a), np.asarray(b))
+
+
+def test_bounded_targets_keep_the_td_loss_within_the_successor_feature_bound():
+    """Target predictors blown up 1e4×: with bound_successor_targets each TD target is cut to
+    ‖y‖ ≤ √d/(1−γ), so the loss stays below (‖prediction‖ + bound)²; without it the loss explodes."""
+    data = random_data()
+    batch = sample_batch(data, jax.random.PRNGKey(1), 32)
+    losses = {}
+    for bounded in (True, False):
+        agent = tiny_agent("td_jepa", bound_successor_targets=bounded)
+        state = agent.init(jax.random.PRNGKey(0), batch)
+        blown_up = {name: jax.tree.map(lambda x: 1e4 * x, state.target_params[name]) for name in ("T_phi", "T_psi")}
+        state = state.replace(target_params=state.target_params | blown_up)
+        _, metrics = jax.jit(agent.update)(state, batch, jax.random.PRNGKey(2))
+        losses[bounded] = float(metrics["T_phi_loss"])
+    config = tiny_agent("td_jepa").config
+    bound = np.sqrt(config.psi_dim) / (1 - config.discount)
+    assert losses[True] < (bound + 10.0) ** 2
+    assert losses[False] > 100 * losses[True]
