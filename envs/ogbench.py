@@ -1,6 +1,7 @@
 """OGBench datasets and zero-shot evaluation tasks: the single import point for the rest of the library."""
 
 from envs.ogbench_common import (
+    GENERATED_DATASETS,
     NUM_TASKS,
     SUPPORTED_DATASETS,
     DatasetError,
@@ -9,11 +10,13 @@ from envs.ogbench_common import (
     dataset_spec,
 )
 from envs.ogbench_data import DEFAULT_DATASET_DIR, dataset_metadata, dataset_path, load_dataset
-from envs.ogbench_generate import generate_dataset, oracle_policy
+from envs.ogbench_generate import generate_dataset
+from envs.ogbench_pointmaze import oracle_policy
 from envs.ogbench_tasks import evaluate, goal_observations, random_policy, relabel_rewards
 
 __all__ = [
     "DEFAULT_DATASET_DIR",
+    "GENERATED_DATASETS",
     "NUM_TASKS",
     "SUPPORTED_DATASETS",
     "DatasetError",

@@ -21,20 +21,38 @@ class DatasetSpec:
     """Shapes and collection settings of one OGBench dataset, checked on load and used to generate it."""
 
     name: str
+    family: str  # "pointmaze", "antmaze" or "manipspace": which generator and evaluation options apply.
     obs_dim: int
     action_dim: int
     num_episodes: int
     episode_length: int  # Observations per episode with the final one: 1001 for 1000 actions.
+    noise: float = 0.0  # OGBench's action-noise setting for generating it (`--noise` of its scripts).
+
+    @property
+    def generated_locally(self) -> bool:
+        """Antmaze data needs a trained ant expert, which the library does not ship: load official files."""
+        return self.family != "antmaze"
 
 
+# Sizes as OGBench's data_gen_scripts/commands.sh produces them; observation and action sizes of the envs.
 _SPECS = {
     spec.name: spec
     for spec in (
-        DatasetSpec(f"pointmaze-{size}-navigate-v0", 2, 2, num_episodes=1000, episode_length=1001)
-        for size in ("medium", "large")
+        *(
+            DatasetSpec(f"pointmaze-{size}-navigate-v0", "pointmaze", 2, 2, 1000, 1001, 0.5)
+            for size in ("medium", "large")
+        ),
+        *(DatasetSpec(f"antmaze-{size}-navigate-v0", "antmaze", 29, 8, 1000, 1001) for size in ("medium", "large")),
+        *(DatasetSpec(f"antmaze-{size}-stitch-v0", "antmaze", 29, 8, 5000, 201) for size in ("medium", "large")),
+        DatasetSpec("antmaze-medium-explore-v0", "antmaze", 29, 8, 10000, 501),
+        DatasetSpec("cube-single-play-v0", "manipspace", 28, 5, 1000, 1001, 0.1),
+        DatasetSpec("cube-double-play-v0", "manipspace", 37, 5, 1000, 1001, 0.1),
+        DatasetSpec("scene-play-v0", "manipspace", 40, 5, 1000, 1001, 0.1),
+        DatasetSpec("puzzle-3x3-play-v0", "manipspace", 55, 5, 1000, 1001, 0.1),
     )
 }
 SUPPORTED_DATASETS: tuple[str, ...] = tuple(_SPECS)
+GENERATED_DATASETS: tuple[str, ...] = tuple(name for name, spec in _SPECS.items() if spec.generated_locally)
 _ENV_POOL: dict[tuple, list[gymnasium.Env]] = {}
 
 

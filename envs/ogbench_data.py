@@ -81,6 +81,11 @@ def _missing_file_message(path: Path) -> str:
     spec = _spec_of_file(path)
     if spec is None:
         return f"{path}: dataset file not found"
+    if not spec.generated_locally:
+        return (
+            f"{path}: dataset file not found; {spec.name} is collected by a trained ant expert, which this "
+            "library does not train: put OGBench's official file there (`ogbench.download_datasets`)"
+        )
     return (
         f"{path}: dataset file not found; generate it with "
         f"`python -m experiments.collect --env={spec.name} --out={path.parent}`"
@@ -175,5 +180,5 @@ def _converted(arrays: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
 
 
 def storage_dtype(key: str) -> type:
-    """OGBench's dtype of a key: bool for terminals, float32 for everything else."""
-    return bool if key == "terminals" else np.float32
+    """OGBench's dtype of a key: bool for terminals, int64 for button states, float32 for everything else."""
+    return {"terminals": bool, "button_states": np.int64}.get(key, np.float32)

@@ -1,21 +1,16 @@
-"""Local generation of OGBench locomaze `navigate` datasets, following OGBench's own collection procedure.
-
-A noisy oracle walks the maze: each episode starts in a random free cell, heads for a random goal cell
-along the BFS shortest path the env itself computes, and gets a fresh goal whenever it reaches one.
-"""
+"""Local generation of OGBench datasets in OGBench's own file format, with a record of what produced them."""
 
 import importlib.metadata
 import json
 import pathlib
 
-import gymnasium
 import numpy as np
-from tqdm import trange
 
-from envs.ogbench_common import DatasetSpec, PolicyFn, dataset_spec, pooled_envs, seeded_global_numpy
-from envs.ogbench_data import METADATA_KEY, PathLike, dataset_path, storage_dtype, write_npz_files
+from envs.ogbench_common import DatasetError, DatasetSpec, dataset_spec
+from envs.ogbench_data import METADATA_KEY, PathLike, dataset_path, write_npz_files
+from envs.ogbench_manipspace import NOISE_SMOOTHING, collect_play_episodes
+from envs.ogbench_pointmaze import collect_episodes
 
-Cell = tuple[int, int]
 _SPLIT_SEED_KEYS = {"train": 0, "val": 1}
 
 
@@ -24,95 +19,50 @@ def generate_dataset(
     dataset_dir: PathLike | None = None,
     num_episodes: int | None = None,
     seed: int = 0,
-    noise: float = 0.5,
+    noise: float | None = None,
     progress: bool = True,
+    workers: int = 1,
 ) -> tuple[pathlib.Path, pathlib.Path]:
-    """Writes a train split and a val split of a tenth as many episodes (min. one); returns both paths."""
+    """Writes a train split and a val split of a tenth as many episodes (min. one); returns both paths.
+
+    `noise` defaults to the dataset's OGBench setting. `workers` > 1 collects manipulation episodes in
+    that many processes (same result); pointmaze episodes share one RNG stream and are collected in order.
+    """
     spec = dataset_spec(dataset_name)
+    if not spec.generated_locally:
+        raise DatasetError(
+            f"{dataset_name} is collected by a trained ant expert, which this library does not train; "
+            f"put OGBench's official files in the dataset directory instead"
+        )
     num_episodes = spec.num_episodes if num_episodes is None else num_episodes
-    if num_episodes < 1 or seed < 0 or noise < 0:
-        raise ValueError(f"need num_episodes>=1, seed>=0, noise>=0; got {num_episodes}, {seed}, {noise}")
+    noise = spec.noise if noise is None else noise
+    if num_episodes < 1 or seed < 0 or noise < 0 or workers < 1:
+        raise ValueError(
+            f"need num_episodes>=1, seed>=0, noise>=0, workers>=1; got {num_episodes}, {seed}, {noise}, {workers}"
+        )
     episodes = {"train": num_episodes, "val": max(1, num_episodes // 10)}
-    files = {
-        dataset_path(dataset_name, dataset_dir, split): {
-            **collect_episodes(spec, count, [seed, _SPLIT_SEED_KEYS[split]], noise, progress, split),
-            METADATA_KEY: _metadata(spec, split, count, seed, noise),
+    files = {}
+    for split, count in episodes.items():
+        split_seed = [seed, _SPLIT_SEED_KEYS[split]]
+        if spec.family == "manipspace":
+            arrays = collect_play_episodes(spec, count, split_seed, noise, progress, split, workers)
+        else:
+            arrays = collect_episodes(spec, count, split_seed, noise, progress, split)
+        files[dataset_path(dataset_name, dataset_dir, split)] = arrays | {
+            METADATA_KEY: _metadata(spec, split, count, seed, noise)
         }
-        for split, count in episodes.items()
-    }
     write_npz_files(files)
     train_path, val_path = files
     return train_path, val_path
 
 
-def collect_episodes(
-    spec: DatasetSpec, num_episodes: int, seed: list[int], noise: float, progress: bool, desc: str
-) -> dict[str, np.ndarray]:
-    """Episode-layout arrays of `num_episodes` noisy-oracle episodes, deterministic in `seed`."""
-    env = pooled_envs(spec.name, 1, terminate_at_goal=False, max_episode_steps=spec.episode_length)[0]
-    free, goals = maze_cells(env.unwrapped.maze_map)
-    rng = np.random.default_rng(seed)
-    with seeded_global_numpy(seed):
-        episodes = [
-            _collect_episode(env, free, goals, rng, noise)
-            for _ in trange(num_episodes, desc=f"{spec.name} {desc}", disable=not progress)
-        ]
-    return {key: np.concatenate([episode[key] for episode in episodes]) for key in episodes[0]}
-
-
-def maze_cells(maze_map: np.ndarray) -> tuple[list[Cell], list[Cell]]:
-    """Free cells (where episodes start) and those off straight corridors (goals), as OGBench samples them."""
-    free = [(int(i), int(j)) for i, j in zip(*np.nonzero(maze_map == 0), strict=True)]
-    return free, [cell for cell in free if not _is_corridor(maze_map, cell)]
-
-
-def _is_corridor(maze_map: np.ndarray, cell: Cell) -> bool:
-    """A cell open on exactly two opposite sides, i.e. the middle of a straight hallway."""
-    i, j = cell
-    up, down, left, right = (maze_map[i + di, j + dj] == 0 for di, dj in ((-1, 0), (1, 0), (0, -1), (0, 1)))
-    return (up and down and not left and not right) or (left and right and not up and not down)
-
-
-def oracle_direction(maze: gymnasium.Env, xy: np.ndarray, goal_xy: np.ndarray) -> np.ndarray:
-    """Unit vector to the env's oracle subgoal (next cell on the BFS path), the point expert's action."""
-    subgoal_xy, _ = maze.get_oracle_subgoal(xy, goal_xy)
-    direction = subgoal_xy - xy
-    return direction / (np.linalg.norm(direction) + 1e-6)
-
-
-def oracle_policy(dataset_name: str, goal_xy: np.ndarray) -> PolicyFn:
-    """Batched noise-free oracle towards a fixed goal, for point mazes whose observation starts with x, y."""
-    maze = pooled_envs(dataset_name, 1)[0].unwrapped
-    goal_xy = np.asarray(goal_xy, dtype=np.float64)
-    return lambda observations: np.stack(
-        [oracle_direction(maze, np.asarray(ob[:2], np.float64), goal_xy) for ob in observations]
-    )
-
-
-def _collect_episode(
-    env: gymnasium.Env, free: list[Cell], goals: list[Cell], rng: np.random.Generator, noise: float
-) -> dict[str, np.ndarray]:
-    """One episode up to the time limit, re-targeting a random goal cell each time the goal is reached."""
-    maze = env.unwrapped
-    task_info = {"init_ij": free[rng.integers(len(free))], "goal_ij": goals[rng.integers(len(goals))]}
-    ob, _ = env.reset(seed=int(rng.integers(2**31)), options={"task_info": task_info})
-    steps = {key: [] for key in ("observations", "actions", "terminals", "qpos", "qvel")}
-    done = False
-    while not done:
-        direction = oracle_direction(maze, maze.get_xy(), maze.cur_goal_xy)
-        action = np.clip(direction + rng.normal(0.0, noise, direction.shape), -1.0, 1.0)
-        next_ob, _, terminated, truncated, info = env.step(action)
-        done = terminated or truncated
-        if info["success"]:
-            maze.set_goal(goal_xy=maze.add_noise(maze.ij_to_xy(goals[rng.integers(len(goals))])))
-        for key, value in zip(steps, (ob, action, done, info["prev_qpos"], info["prev_qvel"]), strict=True):
-            steps[key].append(value)
-        ob = next_ob
-    return {key: np.asarray(values, dtype=storage_dtype(key)) for key, values in steps.items()}
-
-
 def _metadata(spec: DatasetSpec, split: str, num_episodes: int, seed: int, noise: float) -> np.ndarray:
     """A 0-d JSON string recording what produced the file; `ogbench.load_dataset` ignores extra keys."""
+    oracle = (
+        {"oracle": "ogbench plan oracles (play)", "noise_smoothing": NOISE_SMOOTHING}
+        if spec.family == "manipspace"
+        else {"oracle": "maze BFS subgoal direction + Gaussian noise"}
+    )
     record = {
         "producer": "envs.ogbench_generate.generate_dataset",
         "ogbench_version": importlib.metadata.version("ogbench"),
@@ -122,5 +72,6 @@ def _metadata(spec: DatasetSpec, split: str, num_episodes: int, seed: int, noise
         "episode_length": spec.episode_length,
         "seed": seed,
         "noise": noise,
+        **oracle,
     }
     return np.array(json.dumps(record, sort_keys=True))

@@ -22,9 +22,11 @@ from envs.ogbench_common import (
     singletask_name,
 )
 
-# Goal mode disables the navigate env's goal noise so the success region is centred on the goal observation
-# the policy is given (the single-task envs do the same).
-_GOAL_ENV_KWARGS = {"add_noise_to_goal": False}
+
+def _goal_env_kwargs(dataset_name: str) -> dict[str, object]:
+    """Goal mode disables the maze envs' goal noise so the success region is centred on the goal observation
+    the policy is given (the single-task envs do the same); manipulation goals carry no noise."""
+    return {} if dataset_spec(dataset_name).family == "manipspace" else {"add_noise_to_goal": False}
 
 
 def goal_observations(dataset_name: str) -> np.ndarray:
@@ -33,7 +35,8 @@ def goal_observations(dataset_name: str) -> np.ndarray:
 
 
 def relabel_rewards(dataset_name: str, task_id: int, data: dict[str, np.ndarray]) -> np.ndarray:
-    """Single-task rewards r(s) in {-1, 0} of each state, computed by OGBench's own relabelling from qpos."""
+    """Single-task rewards r(s) of each state, computed by OGBench's own relabelling from qpos (and button
+    states): success − 1 in mazes, (number of satisfied sub-goals) − (number of sub-goals) in manipulation."""
     if "qpos" not in data:
         raise KeyError("relabel_rewards needs data['qpos'] (load the dataset with its qpos/qvel keys)")
     env = pooled_envs(singletask_name(dataset_name, task_id), 1)[0]
@@ -51,13 +54,34 @@ def evaluate(
     num_episodes: int = 10,
     seed: int = 0,
 ) -> dict:
-    """Runs `num_episodes` envs in lockstep, one batched policy call per step; episode j uses seed + j."""
-    envs, options = _task_envs(dataset_name, mode, task_id, num_episodes)
-    observations = np.stack([_reset(env, seed + j, options) for j, env in enumerate(envs)])
-    running = np.ones(num_episodes, dtype=bool)
-    returns = np.zeros(num_episodes)
-    lengths = np.zeros(num_episodes, dtype=np.int64)
-    successes = np.zeros(num_episodes, dtype=bool)
+    """Runs `num_episodes` episodes, episode j seeded with seed + j, in lockstep waves of up to
+    `max_parallel_envs` envs with one batched policy call per step (manipulation envs take ~160 MB each)."""
+    width = min(num_episodes, max_parallel_envs(dataset_name))
+    envs, options = _task_envs(dataset_name, mode, task_id, width)
+    waves = [
+        _run_lockstep(envs, policy_fn, seeds, options)
+        for seeds in np.array_split(seed + np.arange(num_episodes), -(-num_episodes // width))
+    ]
+    returns, lengths, successes = (np.concatenate(parts) for parts in zip(*waves, strict=True))
+    return {"success": float(successes.mean()), "return": float(returns.mean()), "episode_lengths": lengths}
+
+
+def max_parallel_envs(dataset_name: str) -> int:
+    """How many envs of a dataset run in lockstep: point and ant mazes are light, while each
+    manipulation env holds ~160 MB (ten per task, pooled over ten tasks, filled 12 GB)."""
+    return 2 if dataset_spec(dataset_name).family == "manipspace" else 10
+
+
+def _run_lockstep(
+    envs: list[gymnasium.Env], policy_fn: PolicyFn, seeds: np.ndarray, options: dict
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Returns, lengths and successes of one episode per seed, on envs[:len(seeds)] stepped together."""
+    count = len(seeds)
+    observations = np.stack([_reset(env, int(s), options) for env, s in zip(envs, seeds, strict=False)])
+    running = np.ones(count, dtype=bool)
+    returns = np.zeros(count)
+    lengths = np.zeros(count, dtype=np.int64)
+    successes = np.zeros(count, dtype=bool)
     while running.any():
         indices = np.flatnonzero(running)
         actions = _policy_actions(policy_fn, observations[indices], envs[0].action_space)
@@ -68,7 +92,7 @@ def evaluate(
             lengths[j] += 1
             successes[j] |= bool(info["success"])
             running[j] = not (terminated or truncated)
-    return {"success": float(successes.mean()), "return": float(returns.mean()), "episode_lengths": lengths}
+    return returns, lengths, successes
 
 
 def random_policy(action_dim: int, seed: int) -> PolicyFn:
@@ -81,7 +105,7 @@ def random_policy(action_dim: int, seed: int) -> PolicyFn:
 def _goal_observations(dataset_name: str) -> np.ndarray:
     """Cached goal observations; the goals are fixed cells, so any seed gives the same result."""
     dataset_spec(dataset_name)
-    env = pooled_envs(dataset_name, 1, **_GOAL_ENV_KWARGS)[0]
+    env = pooled_envs(dataset_name, 1, **_goal_env_kwargs(dataset_name))[0]
     goals = []
     for task_id in range(1, NUM_TASKS + 1):
         with seeded_global_numpy(task_id):
@@ -97,7 +121,7 @@ def _task_envs(dataset_name: str, mode: str, task_id: int, count: int) -> tuple[
     if count < 1:
         raise ValueError(f"num_episodes must be at least 1, got {count}")
     if mode == "goal":
-        return pooled_envs(dataset_name, count, **_GOAL_ENV_KWARGS), {
+        return pooled_envs(dataset_name, count, **_goal_env_kwargs(dataset_name)), {
             "task_id": task_id,
             "render_goal": False,
         }

@@ -1,14 +1,20 @@
-"""Generates an OGBench dataset: `python -m experiments.collect --env=pointmaze-medium-navigate-v0`."""
+"""Generates an OGBench dataset in OGBench's format: `python -m experiments.collect --env=cube-single-play-v0`.
+
+Antmaze datasets need a trained ant expert and are not generated here; use OGBench's official files.
+"""
 
 from absl import app, flags
 
 from envs import ogbench
 
-flags.DEFINE_enum("env", None, list(ogbench.SUPPORTED_DATASETS), "Dataset to generate.")
+flags.DEFINE_enum("env", None, list(ogbench.GENERATED_DATASETS), "Dataset to generate.")
 flags.DEFINE_integer("num_episodes", None, "Train episodes (val gets a tenth); default: the dataset's size.")
 flags.DEFINE_string("out", str(ogbench.DEFAULT_DATASET_DIR), "Directory to write the npz files to.")
 flags.DEFINE_integer("seed", 0, "Random seed; the val split uses a separate stream derived from it.")
-flags.DEFINE_float("noise", 0.5, "Std of the Gaussian noise added to the oracle's actions.")
+flags.DEFINE_float(
+    "noise", None, "Oracle action noise (pointmaze: Gaussian std; manipulation: plan noise); default: OGBench's."
+)
+flags.DEFINE_integer("workers", 1, "Processes collecting manipulation episodes in parallel (same result).")
 flags.mark_flag_as_required("env")
 FLAGS = flags.FLAGS
 
@@ -18,7 +24,12 @@ def main(argv: list[str]) -> None:
     if len(argv) > 1:
         raise app.UsageError(f"unexpected arguments: {argv[1:]}")
     train_path, val_path = ogbench.generate_dataset(
-        FLAGS.env, dataset_dir=FLAGS.out, num_episodes=FLAGS.num_episodes, seed=FLAGS.seed, noise=FLAGS.noise
+        FLAGS.env,
+        dataset_dir=FLAGS.out,
+        num_episodes=FLAGS.num_episodes,
+        seed=FLAGS.seed,
+        noise=FLAGS.noise,
+        workers=FLAGS.workers,
     )
     print(f"wrote {train_path}\nwrote {val_path}")
 

@@ -1,6 +1,7 @@
 """What train and evaluate share: a run's resolved config, its dataset and its runner template."""
 
 import json
+import os
 from pathlib import Path
 
 import jax
@@ -63,11 +64,12 @@ def write_json(path: Path, content: dict) -> None:
 
 
 def load_dataset(env: str, dataset_dir: str | None, generate_if_missing: bool) -> dict[str, np.ndarray]:
-    """The training dataset of `env`, generated locally first when missing and allowed."""
+    """The training dataset of `env`, generated locally first when missing and allowed (antmaze data
+    cannot be: loading then fails with a message saying where the official file belongs)."""
     path = ogb.dataset_path(env, dataset_dir)
-    if not path.exists() and generate_if_missing:
+    if not path.exists() and generate_if_missing and ogb.dataset_spec(env).generated_locally:
         print(f"dataset {path} not found: generating it locally (once)")
-        ogb.generate_dataset(env, dataset_dir)
+        ogb.generate_dataset(env, dataset_dir, workers=os.cpu_count() or 1)
     try:
         return ogb.load_dataset(path)
     except ogb.DatasetError as err:  # a message naming the file and key, without a traceback

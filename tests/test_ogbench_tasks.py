@@ -4,6 +4,7 @@ import numpy as np
 import ogbench
 import pytest
 
+from envs import ogbench_tasks
 from envs.ogbench import (
     NUM_TASKS,
     SUPPORTED_DATASETS,
@@ -13,12 +14,12 @@ from envs.ogbench import (
     random_policy,
     relabel_rewards,
 )
-from envs.ogbench_generate import oracle_direction
+from envs.ogbench_pointmaze import oracle_direction
 
 MEDIUM = "pointmaze-medium-navigate-v0"
 
 
-@pytest.mark.parametrize("dataset_name", SUPPORTED_DATASETS)
+@pytest.mark.parametrize("dataset_name", [name for name in SUPPORTED_DATASETS if name.startswith("pointmaze")])
 def test_goal_observations_are_the_task_goal_cells(dataset_name):
     goals = goal_observations(dataset_name)
     maze = ogbench.make_env_and_datasets(dataset_name, env_only=True).unwrapped
@@ -106,3 +107,19 @@ def test_evaluate_rejects_bad_arguments():
         evaluate(MEDIUM, random_policy(2, 0), "goal", task_id=6, num_episodes=1)
     with pytest.raises(ValueError, match="shape"):
         evaluate(MEDIUM, random_policy(3, 0), "goal", task_id=1, num_episodes=1)
+
+
+def test_episodes_run_in_waves_give_the_same_results_as_all_at_once(monkeypatch):
+    policy = oracle_policy(MEDIUM, goal_observations(MEDIUM)[1])
+    together = evaluate(MEDIUM, policy, "reward", task_id=2, num_episodes=3, seed=4)
+    batch_sizes = []
+
+    def recording(observations: np.ndarray) -> np.ndarray:
+        batch_sizes.append(len(observations))
+        return policy(observations)
+
+    monkeypatch.setattr(ogbench_tasks, "max_parallel_envs", lambda name: 2)
+    in_waves = evaluate(MEDIUM, recording, "reward", task_id=2, num_episodes=3, seed=4)
+    assert max(batch_sizes) == 2
+    np.testing.assert_array_equal(together["episode_lengths"], in_waves["episode_lengths"])
+    assert together["return"] == in_waves["return"] and together["success"] == in_waves["success"]
