@@ -18,7 +18,6 @@ from tdjepa.latents import (
 )
 from tdjepa.networks import EnsemblePredictor, SphereEncoder
 from tdjepa.normalizer import init_normalizer, observe_batch
-from tdjepa.policies import noisy_action
 from tdjepa.state import AgentState, apply_gradients, global_norm, per_network_adam
 
 
@@ -55,6 +54,12 @@ def default_config() -> ml_collections.ConfigDict:
     c.fb_pessimism = 0.0
     c.actor_pessimism = 0.5
     c.bc_coeff = 0.05
+    # "td3" (deterministic actor, the reference's DMC setting) or "flow_bc" (its OGBench actor: flow-matching
+    # BC distilled into a one-step noise-conditioned policy; bc_coeff is then the distillation weight β).
+    c.actor_type = "td3"
+    c.lr_actor_flow = 3e-4
+    c.flow_steps = 10
+    c.flow_hidden_layers = 2
     c.normalize_obs = True  # running mean/std of states, as the reference's BatchNorm normaliser
     c.reward_inference = "weighted_sum"  # or "softmax_weighted" (Meta Motivo's reward_wr_inference)
     return c
@@ -112,14 +117,14 @@ class FB(LatentActorAgent):
         params = {"L": self.left.init(k_l, obs)["params"], "B": self.backward.init(k_b, obs)["params"]}
         left = self.left.apply({"params": params["L"]}, obs)
         params["F"] = self.forward.init(k_f, left, action, z)["params"]
-        params["actor"] = self._init_actor(k_a, params, obs, action_dim)
+        params |= self._init_actor(k_a, params, obs, action_dim)
         fb_params = {k: params[k] for k in ("L", "F", "B")}
         return AgentState(
             params=params,
             target_params=jax.tree.map(jnp.copy, fb_params),
             opt_states={
                 "fb": self.fb_optimizer.init(fb_params),
-                "actor": self.actor_optimizer.init({"actor": params["actor"]}),
+                "actor": self.actor_optimizer.init({name: params[name] for name in self.actor_names}),
             },
             stats=init_normalizer(obs.shape[-1]),
             step=jnp.zeros((), jnp.int32),
@@ -150,12 +155,7 @@ class FB(LatentActorAgent):
         z = mix_goal_latents(k_z, backward_next, c.train_goal_ratio)
 
         # Target successor measure between rows i and goals s'_j: PEN_k F̄_k(L̄(s'_i), a'_i, z_i)ᵀ B̄(s'_j).
-        next_actions = noisy_action(
-            k_next,
-            self._policy_mean(state, targets, batch.next_observations, z),
-            c.actor_std,
-            c.actor_noise_clip,
-        )
+        next_actions = self._next_actions(state, targets, batch.next_observations, z, k_next)
         next_forward = self._forward(targets, self._left(targets, batch.next_observations), next_actions, z)
         target_backward = self._backward(targets, batch.next_observations)
         target_m = jax.lax.stop_gradient(

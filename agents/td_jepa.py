@@ -23,7 +23,6 @@ from tdjepa.latents import (
 )
 from tdjepa.networks import EnsemblePredictor, SphereEncoder
 from tdjepa.normalizer import init_normalizer, observe_batch
-from tdjepa.policies import noisy_action
 from tdjepa.state import AgentState, apply_gradients, global_norm, per_network_adam
 
 
@@ -74,6 +73,12 @@ def default_config() -> ml_collections.ConfigDict:
     c.actor_pessimism = 0.0
     # A small behaviour-cloning term keeps the TD3 actor out of tanh saturation early in training.
     c.bc_coeff = 0.05
+    # "td3" (deterministic actor, the reference's DMC setting) or "flow_bc" (its OGBench actor: flow-matching
+    # BC distilled into a one-step noise-conditioned policy; bc_coeff is then the distillation weight β).
+    c.actor_type = "td3"
+    c.lr_actor_flow = 3e-4
+    c.flow_steps = 10
+    c.flow_hidden_layers = 2
     c.normalize_obs = True  # running mean/std of states, as the reference's BatchNorm normaliser
     return c
 
@@ -137,14 +142,14 @@ class TDJEPA(LatentActorAgent):
         for name, encoder, _ in self.pairs:
             features = self.encoders[encoder].apply({"params": params[encoder]}, obs)
             params[name] = self.predictors[name].init(keys[name], features, action, z)["params"]
-        params["actor"] = self._init_actor(keys["actor"], params, obs, action_dim)
+        params |= self._init_actor(keys["actor"], params, obs, action_dim)
         representation = {k: params[k] for k in self.representation_names}
         return AgentState(
             params=params,
             target_params=jax.tree.map(jnp.copy, representation),
             opt_states={
                 "representation": self.representation_optimizer.init(representation),
-                "actor": self.actor_optimizer.init({"actor": params["actor"]}),
+                "actor": self.actor_optimizer.init({name: params[name] for name in self.actor_names}),
             },
             stats=init_normalizer(obs.shape[-1]) | {"z_second_moment": jnp.eye(self.z_dim)},
             step=jnp.zeros((), jnp.int32),
@@ -175,12 +180,7 @@ class TDJEPA(LatentActorAgent):
 
         # TD targets: y = ē(s') + γ PEN_k T̄_k(ē_in(s'), a', z), with a' the smoothed policy action.
         next_features = {name: self.encode(targets, name, batch.next_observations) for name in self.encoders}
-        next_actions = noisy_action(
-            k_next,
-            self._policy_mean(state, targets, batch.next_observations, z),
-            c.actor_std,
-            c.actor_noise_clip,
-        )
+        next_actions = self._next_actions(state, targets, batch.next_observations, z, k_next)
         discount = c.discount * batch.discount
         td_targets = jax.lax.stop_gradient(
             {

@@ -40,8 +40,15 @@ def library_versions() -> dict[str, str]:
     return {name: version(name) for name in ("jax", "flax", "optax", "ogbench", "mujoco", "gymnasium")}
 
 
+def saved_agent_config(config: dict) -> dict:
+    """A saved run's agent config, with today's defaults for fields added since it was written (their
+    defaults reproduce the behaviour from before they existed), so older runs still resume and evaluate."""
+    return agents.default_config(config["agent"]).to_dict() | config["agent_config"]
+
+
 def config_differences(saved: dict, current: dict) -> list[str]:
     """Identity fields whose values differ between a saved run and the requested one."""
+    saved = saved | {"agent_config": saved_agent_config(saved)}
     diffs = []
     for field in IDENTITY_FIELDS:
         if field == "agent_config":
@@ -78,7 +85,7 @@ def load_dataset(env: str, dataset_dir: str | None, generate_if_missing: bool) -
 
 def build_run(config: dict, dataset: dict[str, np.ndarray]):
     """The agent, the offline data source and freshly initialised runners (one per seed)."""
-    agent_config = ml_collections.ConfigDict(config["agent_config"])
+    agent_config = ml_collections.ConfigDict(saved_agent_config(config))
     agent = agents.make(config["agent"], agent_config)
     data = make_offline_data(dataset["observations"], dataset["actions"], dataset["terminals"])
     source = OfflineSource(data, agent_config.batch_size)

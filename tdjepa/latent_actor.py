@@ -1,5 +1,6 @@
 """What TD-JEPA and FB share around their policy π(s, z): acting, the z prior, observation
-normalisation and the TD3-style actor step. Subclasses supply the encoder the actor may read."""
+normalisation and the actor step, TD3-style (`actor_type="td3"`) or flow-BC (`"flow_bc"`, the
+reference's OGBench actor). Subclasses supply the encoder the actor may read."""
 
 from collections.abc import Callable
 
@@ -8,11 +9,16 @@ import jax.numpy as jnp
 import ml_collections
 
 from tdjepa.actor_update import td3_actor_loss
+from tdjepa.flow_bc import flow_actions, flow_bc_actor_loss, flow_matching_loss
 from tdjepa.latents import sample_sphere
-from tdjepa.networks import Actor
+from tdjepa.networks import Actor, FlowVelocity, NoiseConditionedActor
 from tdjepa.normalizer import normalize
 from tdjepa.policies import noisy_action
 from tdjepa.state import AgentState, apply_gradients, global_norm, per_network_adam
+
+ACTOR_TYPES = ("td3", "flow_bc")
+SuccessorFn = Callable[[jnp.ndarray], jnp.ndarray]  # actions -> (K, B, d) predictions at the batch's (s, z)
+ActorLoss = Callable[[dict], tuple[jnp.ndarray, dict]]
 
 
 class LatentActorAgent:
@@ -23,26 +29,62 @@ class LatentActorAgent:
 
     def __init__(self, config: ml_collections.ConfigDict):
         self.config = config
-        self.actor_optimizer = per_network_adam({"actor": config.lr_actor})
+        if config.actor_type not in ACTOR_TYPES:
+            raise ValueError(f"config.actor_type={config.actor_type!r}; accepted values: {', '.join(ACTOR_TYPES)}")
+        self.flow_bc = config.actor_type == "flow_bc"
+        rates = {"actor": config.lr_actor} | ({"actor_flow": config.lr_actor_flow} if self.flow_bc else {})
+        self.actor_optimizer = per_network_adam(rates)
+
+    @property
+    def actor_names(self) -> list[str]:
+        """The networks the actor step trains: π, plus the BC velocity field v with flow-BC."""
+        return ["actor", "actor_flow"] if self.flow_bc else ["actor"]
 
     def actor_encoder(self, params: dict, obs: jnp.ndarray) -> jnp.ndarray:
         """The state encoding the actor reads when config.actor_use_full_encoder."""
         raise NotImplementedError
 
-    def _actor(self, action_dim: int) -> Actor:
+    def _actor(self, action_dim: int) -> Actor | NoiseConditionedActor:
         c = self.config
-        return Actor(action_dim, c.actor_hidden_dim, c.actor_hidden_layers, c.actor_embedding_layers)
+        network = NoiseConditionedActor if self.flow_bc else Actor
+        return network(action_dim, c.actor_hidden_dim, c.actor_hidden_layers, c.actor_embedding_layers)
+
+    def _velocity(self, action_dim: int) -> FlowVelocity:
+        return FlowVelocity(action_dim, self.config.actor_hidden_dim, self.config.flow_hidden_layers)
 
     def _actor_input(self, params: dict, obs: jnp.ndarray) -> jnp.ndarray:
         return self.actor_encoder(params, obs) if self.config.actor_use_full_encoder else obs
 
-    def _init_actor(self, key: jax.Array, params: dict, obs: jnp.ndarray, action_dim: int):
-        return self._actor(action_dim).init(key, self._actor_input(params, obs), jnp.zeros((1, self.z_dim)))["params"]
+    def _init_actor(self, key: jax.Array, params: dict, obs: jnp.ndarray, action_dim: int) -> dict:
+        """Parameters of the networks in `actor_names`."""
+        inputs, z = self._actor_input(params, obs), jnp.zeros((1, self.z_dim))
+        if not self.flow_bc:
+            return {"actor": self._actor(action_dim).init(key, inputs, z)["params"]}
+        k_actor, k_flow = jax.random.split(key)
+        action, time = jnp.zeros((1, action_dim)), jnp.zeros((1, 1))
+        return {
+            "actor": self._actor(action_dim).init(k_actor, inputs, z, action)["params"],
+            "actor_flow": self._velocity(action_dim).init(k_flow, inputs, action, time)["params"],
+        }
 
-    def _policy_mean(self, state: AgentState, params: dict, obs: jnp.ndarray, z: jnp.ndarray) -> jnp.ndarray:
-        """tanh μ(s, z), the actor reading obs or its encoding under `params` (online or target)."""
+    def _policy(
+        self, state: AgentState, params: dict, obs: jnp.ndarray, z: jnp.ndarray, noise: jnp.ndarray | None = None
+    ) -> jnp.ndarray:
+        """tanh μ(s, z) (flow-BC: tanh μ(s, z, ξ)), the actor reading obs or its encoding under `params`
+        (online or target)."""
         inputs = self._actor_input(params, obs)
-        return self._actor(state.action_dim).apply({"params": state.params["actor"]}, inputs, z)
+        extra = (noise,) if self.flow_bc else ()
+        return self._actor(state.action_dim).apply({"params": state.params["actor"]}, inputs, z, *extra)
+
+    def _next_actions(
+        self, state: AgentState, params: dict, next_obs: jnp.ndarray, z: jnp.ndarray, key: jax.Array
+    ) -> jnp.ndarray:
+        """a' of the TD targets: the smoothed, clipped TD3 sample around μ(s', z), or with flow-BC the
+        one-step policy's action π(s', z, ξ') for fresh noise ξ', unclipped, as the reference does."""
+        c = self.config
+        if self.flow_bc:
+            return self._policy(state, params, next_obs, z, jax.random.normal(key, (len(next_obs), state.action_dim)))
+        return noisy_action(key, self._policy(state, params, next_obs, z), c.actor_std, c.actor_noise_clip)
 
     def _inputs(self, state: AgentState, obs: jnp.ndarray) -> jnp.ndarray:
         """Observations as the networks see them (normalised with the running statistics if enabled)."""
@@ -53,14 +95,34 @@ class LatentActorAgent:
         state: AgentState,
         params: dict,
         obs: jnp.ndarray,
-        successor_fn: Callable[[jnp.ndarray], jnp.ndarray],
+        successor_fn: SuccessorFn,
         z: jnp.ndarray,
         data_actions: jnp.ndarray,
         key: jax.Array,
     ) -> tuple[dict, object, dict]:
-        """One Adam step of the actor on the TD3 objective; returns its params, optimiser state, metrics."""
-        c = self.config
+        """One Adam step of the actor networks on their objective; returns their params, optimiser state
+        and metrics."""
         inputs = jax.lax.stop_gradient(self._actor_input(params, obs))
+        loss = (self._flow_bc_loss if self.flow_bc else self._td3_loss)(
+            state, inputs, successor_fn, z, data_actions, key
+        )
+        actor_params = {name: params[name] for name in self.actor_names}
+        (value, metrics), grads = jax.value_and_grad(loss, has_aux=True)(actor_params)
+        actor_params, opt_state = apply_gradients(self.actor_optimizer, actor_params, grads, state.opt_states["actor"])
+        metrics = {f"actor_{k}": v for k, v in metrics.items()}
+        return actor_params, opt_state, metrics | {"actor_loss": value, "actor_grad_norm": global_norm(grads)}
+
+    def _td3_loss(
+        self,
+        state: AgentState,
+        inputs: jnp.ndarray,
+        successor_fn: SuccessorFn,
+        z: jnp.ndarray,
+        data_actions: jnp.ndarray,
+        key: jax.Array,
+    ) -> ActorLoss:
+        """The TD3(+BC) objective of the deterministic actor, as a function of the actor's params."""
+        c = self.config
 
         def loss(actor_params):
             mean = self._actor(state.action_dim).apply({"params": actor_params["actor"]}, inputs, z)
@@ -76,15 +138,56 @@ class LatentActorAgent:
                 bc_coeff=c.bc_coeff,
             )
 
-        actor_params = {"actor": params["actor"]}
-        (value, metrics), grads = jax.value_and_grad(loss, has_aux=True)(actor_params)
-        actor_params, opt_state = apply_gradients(self.actor_optimizer, actor_params, grads, state.opt_states["actor"])
-        metrics = {f"actor_{k}": v for k, v in metrics.items()}
-        return actor_params, opt_state, metrics | {"actor_loss": value, "actor_grad_norm": global_norm(grads)}
+        return loss
+
+    def _flow_bc_loss(
+        self,
+        state: AgentState,
+        inputs: jnp.ndarray,
+        successor_fn: SuccessorFn,
+        z: jnp.ndarray,
+        data_actions: jnp.ndarray,
+        key: jax.Array,
+    ) -> ActorLoss:
+        """Flow matching for v plus the distilled one-step policy's objective, as a function of both."""
+        c = self.config
+        k_noise, k_flow = jax.random.split(key)
+        noise = jax.random.normal(k_noise, data_actions.shape)
+        velocity = self._velocity(state.action_dim)
+        # The distillation target: the BC flow's action from the same ξ, before this step's update.
+        target = flow_actions(
+            lambda x, t: velocity.apply({"params": state.params["actor_flow"]}, inputs, x, t), noise, c.flow_steps
+        )
+
+        def loss(actor_params):
+            flow_loss = flow_matching_loss(
+                lambda x, t: velocity.apply({"params": actor_params["actor_flow"]}, inputs, x, t),
+                data_actions,
+                k_flow,
+            )
+            actions = self._actor(state.action_dim).apply({"params": actor_params["actor"]}, inputs, z, noise)
+            return flow_bc_actor_loss(
+                actions,
+                successor_fn,
+                z,
+                target,
+                flow_loss,
+                pessimism_penalty=c.actor_pessimism,
+                bc_coeff=c.bc_coeff,
+            )
+
+        return loss
 
     def act(self, state: AgentState, obs: jnp.ndarray, z: jnp.ndarray, key: jax.Array | None = None):
-        """The policy's action: its mean tanh μ(s, z), or a noisy TD3 sample when a key is given."""
-        mean = self._policy_mean(state, state.params, self._inputs(state, obs), z)
+        """The policy's action. TD3: its mean tanh μ(s, z), or a noisy TD3 sample when a key is given.
+        Flow-BC: π(s, z, ξ) with ξ = 0 (deterministic), or ξ ~ N(0, I) when a key is given (the
+        reference evaluates with fresh ξ at every step)."""
+        inputs = self._inputs(state, obs)
+        if self.flow_bc:
+            shape = (*obs.shape[:-1], state.action_dim)
+            noise = jnp.zeros(shape) if key is None else jax.random.normal(key, shape)
+            return self._policy(state, state.params, inputs, z, noise)
+        mean = self._policy(state, state.params, inputs, z)
         if key is None:
             return mean
         return noisy_action(key, mean, self.config.actor_std, self.config.actor_noise_clip)

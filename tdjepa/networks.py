@@ -110,3 +110,33 @@ class Actor(nn.Module):
         for _ in range(self.hidden_layers):
             x = nn.relu(dense(self.hidden_dim)(x))
         return jnp.tanh(dense(self.action_dim)(x))
+
+
+class NoiseConditionedActor(nn.Module):
+    """One-step stochastic policy tanh(μ(s, z, ξ)) of the flow-BC actor: the Actor reading [s‖ξ]."""
+
+    action_dim: int
+    hidden_dim: int = 1024
+    hidden_layers: int = 1
+    embedding_layers: int = 2
+
+    @nn.compact
+    def __call__(self, obs: jnp.ndarray, z: jnp.ndarray, noise: jnp.ndarray) -> jnp.ndarray:
+        actor = Actor(self.action_dim, self.hidden_dim, self.hidden_layers, self.embedding_layers)
+        return actor(jnp.concatenate([obs, noise], -1), z)
+
+
+class FlowVelocity(nn.Module):
+    """Velocity field v(s, x_t, t) of flow-matching behaviour cloning (task-agnostic: no z), the
+    reference's VectorField: Linear → GELU, (layers − 1) × [Linear → GELU], Linear, no normalisation."""
+
+    action_dim: int
+    hidden_dim: int = 1024
+    hidden_layers: int = 2
+
+    @nn.compact
+    def __call__(self, obs: jnp.ndarray, x: jnp.ndarray, t: jnp.ndarray) -> jnp.ndarray:
+        h = jnp.concatenate([obs, x, t], -1)
+        for _ in range(self.hidden_layers):
+            h = nn.gelu(dense(self.hidden_dim, RELU_GAIN)(h))
+        return dense(self.action_dim)(h)

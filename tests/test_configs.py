@@ -6,9 +6,10 @@ import pytest
 import agents
 from experiments.configs import PRESETS, agent_config
 from experiments.flag_utils import peek_flag
+from experiments.runs import build_run, config_differences, resolved_config
 from tdjepa.data import sample_batch
 
-from .helpers import random_data
+from .helpers import random_data, random_episodes
 
 
 @pytest.mark.parametrize("name,preset", [(a, p) for a, presets in PRESETS.items() for p in presets])
@@ -40,3 +41,14 @@ def test_unknown_names_are_refused_with_accepted_values():
 def test_flags_are_peeked_before_parsing():
     assert peek_flag("agent", "td_jepa", ["--agent=fb", "--seed=3"]) == "fb"
     assert peek_flag("preset", "cpu", ["--agent=fb"]) == "cpu"
+
+
+def test_runs_saved_before_a_config_field_existed_still_resume_and_build():
+    current = resolved_config("td_jepa", "pointmaze-medium-navigate-v0", "cpu", 0, 1, agent_config("td_jepa"))
+    older = current | {"agent_config": {k: v for k, v in current["agent_config"].items() if k != "actor_type"}}
+    assert config_differences(older, current) == []
+    changed = current | {"agent_config": current["agent_config"] | {"actor_type": "flow_bc"}}
+    assert config_differences(older, changed) == ["config.actor_type: 'td3' -> 'flow_bc'"]
+    dataset = dict(zip(("observations", "actions", "terminals"), random_episodes(), strict=True))
+    agent, _, _ = build_run(older, dataset)
+    assert agent.config.actor_type == "td3"

@@ -47,9 +47,16 @@ def test_jit_equals_no_jit(name):
     assert_trees_close(eager_metrics, jitted_metrics, atol=1e-4)
 
 
-@pytest.mark.parametrize("name", AGENTS)
-def test_symmetric_and_asymmetric_updates_change_every_network(name):
-    overrides = {"symmetric": True} if name == "td_jepa" else {}
+@pytest.mark.parametrize(
+    "name, overrides",
+    [
+        ("td_jepa", {"symmetric": True}),
+        ("fb", {}),
+        ("td_jepa", {"actor_type": "flow_bc"}),
+        ("fb", {"actor_type": "flow_bc"}),
+    ],
+)
+def test_updates_change_every_network(name, overrides):
     agent, data, _ = setup(name, **overrides)
     batch = sample_batch(data, jax.random.PRNGKey(0), 32)
     state = agent.init(jax.random.PRNGKey(1), batch)
