@@ -21,16 +21,23 @@ def inference_samples(dataset: dict[str, np.ndarray], num_samples: int, seed: in
     return {k: dataset[k][next_index] for k in keys}
 
 
-def make_policy(agent, state, z: jnp.ndarray, num_envs: int) -> Callable[[np.ndarray], np.ndarray]:
-    """A batched numpy policy a(s) = π(s, z); pads to num_envs rows so one compiled call serves all."""
+def make_policy(agent, state, z: jnp.ndarray, num_envs: int, seed: int = 0) -> Callable[[np.ndarray], np.ndarray]:
+    """A batched numpy policy a(s) = π(s, z); pads to num_envs rows so one compiled call serves all.
+
+    Agents whose `samples_at_evaluation` is true (flow-BC actors) get a fresh key, derived from seed,
+    at every call; the others act deterministically."""
     act = jax.jit(agent.act)
     zs = jnp.broadcast_to(z, (num_envs, z.shape[-1]))
+    keys = {"next": jax.random.PRNGKey(seed)} if getattr(agent, "samples_at_evaluation", False) else None
 
     def policy(obs: np.ndarray) -> np.ndarray:
         n = obs.shape[0]
         padded = np.zeros((num_envs, *obs.shape[1:]), np.float32)
         padded[:n] = obs
-        return np.asarray(act(state, padded, zs))[:n]
+        if keys is None:
+            return np.asarray(act(state, padded, zs))[:n]
+        keys["next"], key = jax.random.split(keys["next"])
+        return np.asarray(act(state, padded, zs, key))[:n]
 
     return policy
 
@@ -52,7 +59,7 @@ def evaluate_zero_shot(
         goals = ogb.goal_observations(dataset_name)
         for task_id, goal in enumerate(goals, start=1):
             z = agent.infer_z_goal(state, jnp.asarray(goal[None], jnp.float32))[0]
-            policy = make_policy(agent, state, z, num_episodes)
+            policy = make_policy(agent, state, z, num_episodes, seed=seed + task_id)
             out = ogb.evaluate(dataset_name, policy, "goal", task_id, num_episodes=num_episodes, seed=seed)
             results.append(_row(f"task{task_id}", "goal", out))
     if "reward" in modes:
@@ -61,7 +68,7 @@ def evaluate_zero_shot(
         for task_id in range(1, ogb.NUM_TASKS + 1):
             rewards = ogb.relabel_rewards(dataset_name, task_id, samples) + REWARD_SHIFT
             z = agent.infer_z_reward(state, next_obs, jnp.asarray(rewards, jnp.float32))
-            policy = make_policy(agent, state, z, num_episodes)
+            policy = make_policy(agent, state, z, num_episodes, seed=seed + 100 + task_id)
             out = ogb.evaluate(dataset_name, policy, "reward", task_id, num_episodes=num_episodes, seed=seed)
             results.append(_row(f"task{task_id}", "reward", out))
     return results

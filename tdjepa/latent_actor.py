@@ -36,6 +36,13 @@ class LatentActorAgent:
         self.actor_optimizer = per_network_adam(rates)
 
     @property
+    def samples_at_evaluation(self) -> bool:
+        """Whether zero-shot evaluation acts with a key, as the reference does for its flow-BC actors
+        (fresh ξ each step: ξ = 0 maps to the median of a multi-modal action distribution, e.g. a
+        gripper command halfway between open and closed); TD3 actors are evaluated by their mean."""
+        return self.flow_bc
+
+    @property
     def actor_names(self) -> list[str]:
         """The networks the actor step trains: π, plus the BC velocity field v with flow-BC."""
         return ["actor", "actor_flow"] if self.flow_bc else ["actor"]
@@ -180,8 +187,8 @@ class LatentActorAgent:
 
     def act(self, state: AgentState, obs: jnp.ndarray, z: jnp.ndarray, key: jax.Array | None = None):
         """The policy's action. TD3: its mean tanh μ(s, z), or a noisy TD3 sample when a key is given.
-        Flow-BC: π(s, z, ξ) with ξ = 0 (deterministic), or ξ ~ N(0, I) when a key is given (the
-        reference evaluates with fresh ξ at every step)."""
+        Flow-BC: π(s, z, ξ) with ξ = 0 (deterministic), or ξ ~ N(0, I) when a key is given (how it is
+        evaluated: see `samples_at_evaluation`)."""
         inputs = self._inputs(state, obs)
         if self.flow_bc:
             shape = (*obs.shape[:-1], state.action_dim)

@@ -6,6 +6,7 @@ import numpy as np
 import optax
 import pytest
 
+from experiments.zero_shot import make_policy
 from tdjepa.data import sample_batch
 from tdjepa.flow_bc import flow_actions, flow_matching_loss
 from tdjepa.networks import FlowVelocity
@@ -75,3 +76,17 @@ def test_flow_bc_agents_train_the_velocity_field_and_act_deterministically_witho
 def test_unknown_actor_type_is_refused():
     with pytest.raises(ValueError, match="actor_type"):
         tiny_agent("td_jepa", actor_type="sac")
+
+
+def test_zero_shot_policies_sample_fresh_noise_for_flow_bc_and_repeat_with_the_seed():
+    data = random_data()
+    batch = sample_batch(data, jax.random.PRNGKey(0), 4)
+    obs = np.asarray(batch.observations)
+    for actor_type, stochastic in (("flow_bc", True), ("td3", False)):
+        agent = tiny_agent("td_jepa", actor_type=actor_type)
+        state = agent.init(jax.random.PRNGKey(1), batch)
+        z = agent.sample_z(jax.random.PRNGKey(2), 1)[0]
+        first, again = (make_policy(agent, state, z, num_envs=4, seed=7) for _ in "ab")
+        calls = [first(obs), first(obs)]
+        assert (not np.allclose(calls[0], calls[1])) == stochastic
+        np.testing.assert_array_equal(again(obs), calls[0])
