@@ -22,7 +22,7 @@ ActorLoss = Callable[[dict], tuple[jnp.ndarray, dict]]
 
 
 class LatentActorAgent:
-    """Base of agents with a deterministic actor π(s, z) trained to maximise T(s, a, z)ᵀz."""
+    """Base of agents with a z-conditioned actor π(s, z) (flow-BC: π(s, z, ξ)) trained to maximise T(s, a, z)ᵀz."""
 
     config: ml_collections.ConfigDict
     z_dim: int
