@@ -23,6 +23,10 @@ def main(argv: list[str]) -> None:
     """Writes the train and val files and prints where they went."""
     if len(argv) > 1:
         raise app.UsageError(f"unexpected arguments: {argv[1:]}")
+    for name in ("num_episodes", "seed", "noise", "workers"):
+        value, minimum = getattr(FLAGS, name), 1 if name in ("num_episodes", "workers") else 0
+        if value is not None and value < minimum:
+            raise app.UsageError(f"--{name} must be >= {minimum}, got {value}")
     train_path, val_path = ogbench.generate_dataset(
         FLAGS.env,
         dataset_dir=FLAGS.out,

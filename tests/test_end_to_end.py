@@ -84,6 +84,9 @@ def test_changed_config_is_refused_and_bad_flags_are_named(tmp_path, dataset_dir
         "train", f"--workdir={tmp_path / 'x'}", f"--dataset_dir={tmp_path}", "--generate_dataset=false", check=False
     )
     assert out.returncode != 0 and "experiments.collect" in out.stderr
+    out = run("collect", "--env=cube-single-play-v0", "--workers=0", f"--out={tmp_path / 'c'}", check=False)
+    assert out.returncode != 0 and "--workers must be >= 1" in out.stderr and "Traceback" not in out.stderr
+    assert not (tmp_path / "c").exists()
 
 
 def test_killed_run_resumes_exactly(tmp_path, dataset_dir):
