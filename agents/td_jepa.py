@@ -12,7 +12,7 @@ import ml_collections
 
 from tdjepa.data import Batch
 from tdjepa.inference import goal_latent, least_squares_latent
-from tdjepa.latent_actor import LatentActorAgent
+from tdjepa.latent_actor import LatentActorAgent, add_actor_type_defaults
 from tdjepa.latents import (
     mix_goal_latents,
     orthonormality_loss,
@@ -73,12 +73,7 @@ def default_config() -> ml_collections.ConfigDict:
     c.actor_pessimism = 0.0
     # A small behaviour-cloning term keeps the TD3 actor out of tanh saturation early in training.
     c.bc_coeff = 0.05
-    # "td3" (deterministic actor, the reference's DMC setting) or "flow_bc" (its OGBench actor: flow-matching
-    # BC distilled into a one-step noise-conditioned policy; bc_coeff is then the distillation weight β).
-    c.actor_type = "td3"
-    c.lr_actor_flow = 3e-4
-    c.flow_steps = 10
-    c.flow_hidden_layers = 2
+    add_actor_type_defaults(c)
     c.normalize_obs = True  # running mean/std of states, as the reference's BatchNorm normaliser
     return c
 

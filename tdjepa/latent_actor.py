@@ -21,6 +21,16 @@ SuccessorFn = Callable[[jnp.ndarray], jnp.ndarray]  # actions -> (K, B, d) predi
 ActorLoss = Callable[[dict], tuple[jnp.ndarray, dict]]
 
 
+def add_actor_type_defaults(c: ml_collections.ConfigDict) -> None:
+    """The actor choice every latent-actor agent's config carries, with the flow-BC settings."""
+    # "td3" (deterministic actor, the reference's DMC setting) or "flow_bc" (its OGBench actor: flow-matching
+    # BC distilled into a one-step noise-conditioned policy; bc_coeff is then the distillation weight β).
+    c.actor_type = "td3"
+    c.lr_actor_flow = 3e-4
+    c.flow_steps = 10
+    c.flow_hidden_layers = 2
+
+
 class LatentActorAgent:
     """Base of agents with a z-conditioned actor π(s, z) (flow-BC: π(s, z, ξ)) trained to maximise T(s, a, z)ᵀz."""
 
