@@ -8,7 +8,7 @@ import ml_collections
 
 from tdjepa.data import Batch
 from tdjepa.inference import goal_latent, reward_weighted_latent, softmax_weighted_latent
-from tdjepa.latent_actor import LatentActorAgent, add_actor_type_defaults
+from tdjepa.latent_actor import LatentActorAgent, add_actor_type_defaults, add_observation_defaults
 from tdjepa.latents import (
     mix_goal_latents,
     off_diagonal_mean_square,
@@ -55,6 +55,7 @@ def default_config() -> ml_collections.ConfigDict:
     c.actor_pessimism = 0.5
     c.bc_coeff = 0.05
     add_actor_type_defaults(c)
+    add_observation_defaults(c)
     c.normalize_obs = True  # running mean/std of states, as the reference's BatchNorm normaliser
     c.reward_inference = "weighted_sum"  # or "softmax_weighted" (Meta Motivo's reward_wr_inference)
     return c
@@ -100,23 +101,35 @@ class FB(LatentActorAgent):
         self.forward = EnsemblePredictor(
             c.z_dim, c.num_heads, c.forward_hidden_dim, c.forward_hidden_layers, c.forward_embedding_layers
         )
-        # F and its left encoder L share one learning rate, as in the reference.
-        self.fb_optimizer = per_network_adam({"L": c.lr_f, "F": c.lr_f, "B": c.lr_b})
+        # Pixels: one DrQ trunk for L, F and the actor, another for B (the reference's fw/bw encoders).
+        self.view_names, self.actor_view = ("forward", "backward"), "forward"
+        # F, its left encoder L and the forward trunk share one learning rate, as in the reference.
+        rates = {"L": c.lr_f, "F": c.lr_f, "B": c.lr_b}
+        self.fb_names = self.trunk_names + list(rates)
+        rates |= {"forward_trunk": c.lr_f, "backward_trunk": c.lr_b}
+        self.fb_optimizer = per_network_adam({name: rates[name] for name in self.fb_names})
 
     def init(self, key: jax.Array, example_batch: Batch) -> AgentState:
         """Fresh parameters (orthogonal init), targets copied after init, optimiser states."""
         obs, action = example_batch.observations[:1], example_batch.actions[:1]
         action_dim = action.shape[-1]
+        params = {}
+        if self.pixels:
+            key, k_trunks = jax.random.split(key)
+            params = self._init_trunks(dict(zip(self.trunk_names, jax.random.split(k_trunks), strict=True)), obs)
+        views = self.views(params, obs)
         k_l, k_b, k_f, k_a = jax.random.split(key, 4)
         z = jnp.zeros((1, self.z_dim))
-        params = {"L": self.left.init(k_l, obs)["params"], "B": self.backward.init(k_b, obs)["params"]}
-        left = self.left.apply({"params": params["L"]}, obs)
+        params |= {"L": self.left.init(k_l, views["forward"])["params"]}
+        params |= {"B": self.backward.init(k_b, views["backward"])["params"]}
+        left = self.left.apply({"params": params["L"]}, views["forward"])
         params["F"] = self.forward.init(k_f, left, action, z)["params"]
-        params |= self._init_actor(k_a, params, obs, action_dim)
-        fb_params = {k: params[k] for k in ("L", "F", "B")}
+        params |= self._init_actor(k_a, params, views["forward"], action_dim)
+        fb_params = {k: params[k] for k in self.fb_names}
         return AgentState(
             params=params,
-            target_params=jax.tree.map(jnp.copy, fb_params),
+            # The trunks have no EMA copy (the reference's): targets of L, F and B only.
+            target_params=jax.tree.map(jnp.copy, {k: params[k] for k in ("L", "F", "B")}),
             opt_states={
                 "fb": self.fb_optimizer.init(fb_params),
                 "actor": self.actor_optimizer.init({name: params[name] for name in self.actor_names}),
@@ -141,39 +154,47 @@ class FB(LatentActorAgent):
     def update(self, state: AgentState, batch: Batch, key: jax.Array) -> tuple[AgentState, dict]:
         """One gradient step on the FB measure loss with B's orthonormality, then the actor, then EMA."""
         c = self.config
+        if self.pixels:
+            key, k_augment = jax.random.split(key)
+            batch = self._augmented(k_augment, batch)
         k_z, k_next, k_actor = jax.random.split(key, 3)
         stats = state.stats
         if c.normalize_obs:
             stats, batch = observe_batch(stats, batch)
         params, targets = state.params, state.target_params
-        backward_next = jax.lax.stop_gradient(self._backward(params, batch.next_observations))
+        next_views = jax.lax.stop_gradient(self.views(params, batch.next_observations))
+        backward_next = jax.lax.stop_gradient(self._backward(params, next_views["backward"]))
         z = mix_goal_latents(k_z, backward_next, c.train_goal_ratio)
 
         # Target successor measure between rows i and goals s'_j: PEN_k F̄_k(L̄(s'_i), a'_i, z_i)ᵀ B̄(s'_j).
-        next_actions = self._next_actions(state, targets, batch.next_observations, z, k_next)
-        next_forward = self._forward(targets, self._left(targets, batch.next_observations), next_actions, z)
-        target_backward = self._backward(targets, batch.next_observations)
+        next_actions = self._next_actions(state, targets, next_views["forward"], z, k_next)
+        next_forward = self._forward(targets, self._left(targets, next_views["forward"]), next_actions, z)
+        target_backward = self._backward(targets, next_views["backward"])
         target_m = jax.lax.stop_gradient(
             measure_target(next_forward, target_backward, c.discount * batch.discount, c.fb_pessimism)
         )
 
         def fb_loss(fb_params):
-            forward = self._forward(fb_params, self._left(fb_params, batch.observations), batch.actions, z)
-            backward = self._backward(fb_params, batch.next_observations)
+            forward_view = self.view(fb_params, "forward", batch.observations)
+            forward = self._forward(fb_params, self._left(fb_params, forward_view), batch.actions, z)
+            # B reads the goals s' through its trunk with gradient, as in the reference.
+            backward = self._backward(fb_params, self.view(fb_params, "backward", batch.next_observations))
             fb, metrics = measure_loss(forward, backward, target_m)
             ortho = orthonormality_loss(backward)
-            return fb + c.ortho_coef * ortho, metrics | {"ortho_loss": ortho}
+            return fb + c.ortho_coef * ortho, (metrics | {"ortho_loss": ortho}, forward_view)
 
-        fb_params = {k: params[k] for k in ("L", "F", "B")}
-        (loss, metrics), grads = jax.value_and_grad(fb_loss, has_aux=True)(fb_params)
+        fb_params = {k: params[k] for k in self.fb_names}
+        (loss, (metrics, actor_views)), grads = jax.value_and_grad(fb_loss, has_aux=True)(fb_params)
         fb_params, fb_opt = apply_gradients(self.fb_optimizer, fb_params, grads, state.opt_states["fb"])
         params = params | fb_params
 
-        left_obs = jax.lax.stop_gradient(self._left(params, batch.observations))
+        # The actor reads the forward view from before this update and L, F from after it, as the reference.
+        actor_views = jax.lax.stop_gradient(actor_views)
+        left_obs = jax.lax.stop_gradient(self._left(params, actor_views))
         actor_params, actor_opt, actor_metrics = self._actor_step(
             state,
             params,
-            batch.observations,
+            actor_views,
             lambda a: self._forward(params, left_obs, a, z),
             z,
             batch.actions,
@@ -195,14 +216,15 @@ class FB(LatentActorAgent):
     def infer_z_reward(self, state: AgentState, next_obs: jnp.ndarray, rewards: jnp.ndarray) -> jnp.ndarray:
         """z = proj(Σ_i w_i r_i B(s'_i)), w = 1 or softmax(10 r) per config.reward_inference."""
         return REWARD_INFERENCE[self.config.reward_inference](
-            self._backward(state.params, self._inputs(state, next_obs)), rewards
+            self._backward(state.params, self._inputs(state, next_obs, "backward")), rewards
         )
 
     def infer_z_goal(self, state: AgentState, goal_obs: jnp.ndarray) -> jnp.ndarray:
         """z = proj(B(g))."""
-        return goal_latent(self._backward(state.params, self._inputs(state, goal_obs)))
+        return goal_latent(self._backward(state.params, self._inputs(state, goal_obs, "backward")))
 
     def q_value(self, state: AgentState, obs: jnp.ndarray, action: jnp.ndarray, z: jnp.ndarray):
         """Q_z(s, a) = PEN_k F_k(L(s), a, z)ᵀz, with the actor's pessimism."""
-        forward = self._forward(state.params, self._left(state.params, self._inputs(state, obs)), action, z)
+        left = self._left(state.params, self._inputs(state, obs, "forward"))
+        forward = self._forward(state.params, left, action, z)
         return pessimism(jnp.einsum("kbd,bd->kb", forward, z), self.config.actor_pessimism)

@@ -12,7 +12,7 @@ import ml_collections
 
 from tdjepa.data import Batch
 from tdjepa.inference import goal_latent, least_squares_latent
-from tdjepa.latent_actor import LatentActorAgent, add_actor_type_defaults
+from tdjepa.latent_actor import LatentActorAgent, add_actor_type_defaults, add_observation_defaults
 from tdjepa.latents import (
     mix_goal_latents,
     orthonormality_loss,
@@ -74,6 +74,7 @@ def default_config() -> ml_collections.ConfigDict:
     # A small behaviour-cloning term keeps the TD3 actor out of tanh saturation early in training.
     c.bc_coeff = 0.05
     add_actor_type_defaults(c)
+    add_observation_defaults(c)
     c.normalize_obs = True  # running mean/std of states, as the reference's BatchNorm normaliser
     return c
 
@@ -105,6 +106,8 @@ class TDJEPA(LatentActorAgent):
             self.encoders["psi"] = SphereEncoder(c.psi_dim, c.psi_hidden_dim, c.psi_hidden_layers)
             self.pairs.append(("T_psi", "psi", "phi"))
         self.task_encoder = "phi" if c.symmetric else "psi"
+        # Each encoder reads its own view (pixels: its own DrQ trunk e_φ, e_ψ); the actor reads φ's.
+        self.view_names, self.actor_view = tuple(self.encoders), "phi"
         dims = {"phi": c.phi_dim, "psi": c.psi_dim}
         self.predictors = {
             name: EnsemblePredictor(
@@ -117,11 +120,12 @@ class TDJEPA(LatentActorAgent):
             for name, _, target in self.pairs
         }
         lrs = {"phi": c.lr_phi, "psi": c.lr_psi} | {name: c.lr_predictor for name in self.predictors}
+        lrs |= {f"{name}_trunk": lrs[name] for name in self.encoders}
         self.representation_optimizer = per_network_adam({k: lrs[k] for k in self.representation_names})
 
     @property
     def representation_names(self) -> list[str]:
-        return list(self.encoders) + list(self.predictors)
+        return self.trunk_names + list(self.encoders) + list(self.predictors)
 
     def actor_encoder(self, params: dict, obs: jnp.ndarray) -> jnp.ndarray:
         return self.encode(params, "phi", obs)
@@ -132,16 +136,21 @@ class TDJEPA(LatentActorAgent):
         action_dim = action.shape[-1]
         names = self.representation_names + ["actor"]
         keys = dict(zip(names, jax.random.split(key, len(names)), strict=True))
-        params = {name: enc.init(keys[name], obs)["params"] for name, enc in self.encoders.items()}
+        params = self._init_trunks(keys, obs)
+        views = self.views(params, obs)
+        params |= {name: enc.init(keys[name], views[name])["params"] for name, enc in self.encoders.items()}
         z = jnp.zeros((1, self.z_dim))
         for name, encoder, _ in self.pairs:
-            features = self.encoders[encoder].apply({"params": params[encoder]}, obs)
+            features = self.encoders[encoder].apply({"params": params[encoder]}, views[encoder])
             params[name] = self.predictors[name].init(keys[name], features, action, z)["params"]
-        params |= self._init_actor(keys["actor"], params, obs, action_dim)
+        params |= self._init_actor(keys["actor"], params, views["phi"], action_dim)
         representation = {k: params[k] for k in self.representation_names}
         return AgentState(
             params=params,
-            target_params=jax.tree.map(jnp.copy, representation),
+            # The trunks have no EMA copy (the reference's): targets of the MLP encoders and predictors only.
+            target_params=jax.tree.map(
+                jnp.copy, {k: v for k, v in representation.items() if k not in self.trunk_names}
+            ),
             opt_states={
                 "representation": self.representation_optimizer.init(representation),
                 "actor": self.actor_optimizer.init({name: params[name] for name in self.actor_names}),
@@ -151,9 +160,9 @@ class TDJEPA(LatentActorAgent):
             action_dim=action_dim,
         )
 
-    def encode(self, params: dict, name: str, obs: jnp.ndarray) -> jnp.ndarray:
-        """φ(s) or ψ(s) with the given parameter dict (online or target)."""
-        return self.encoders[name].apply({"params": params[name]}, obs)
+    def encode(self, params: dict, name: str, view: jnp.ndarray) -> jnp.ndarray:
+        """φ(s) or ψ(s) from the encoder's view of s, with the given parameter dict (online or target)."""
+        return self.encoders[name].apply({"params": params[name]}, view)
 
     def predict(self, params: dict, name: str, features, actions, z) -> jnp.ndarray:
         """Ensemble predictions (K, B, d) of a predictor."""
@@ -165,17 +174,21 @@ class TDJEPA(LatentActorAgent):
     def update(self, state: AgentState, batch: Batch, key: jax.Array) -> tuple[AgentState, dict]:
         """One gradient step on the TD-JEPA losses, then the actor, then the EMA targets."""
         c = self.config
+        if self.pixels:
+            key, k_augment = jax.random.split(key)
+            batch = self._augmented(k_augment, batch)
         k_z, k_next, k_actor = jax.random.split(key, 3)
         stats = state.stats
         if c.normalize_obs:
             stats, batch = observe_batch(stats, batch)
         params, targets = state.params, state.target_params
-        task_next = jax.lax.stop_gradient(self.encode(params, self.task_encoder, batch.next_observations))
+        next_views = jax.lax.stop_gradient(self.views(params, batch.next_observations))
+        task_next = jax.lax.stop_gradient(self.encode(params, self.task_encoder, next_views[self.task_encoder]))
         z = mix_goal_latents(k_z, task_next, c.train_goal_ratio, self._whitening(state))
 
         # TD targets: y = ē(s') + γ PEN_k T̄_k(ē_in(s'), a', z), with a' the smoothed policy action.
-        next_features = {name: self.encode(targets, name, batch.next_observations) for name in self.encoders}
-        next_actions = self._next_actions(state, targets, batch.next_observations, z, k_next)
+        next_features = {name: self.encode(targets, name, next_views[name]) for name in self.encoders}
+        next_actions = self._next_actions(state, targets, next_views["phi"], z, k_next)
         discount = c.discount * batch.discount
         td_targets = jax.lax.stop_gradient(
             {
@@ -195,7 +208,8 @@ class TDJEPA(LatentActorAgent):
         ortho_coefs = {"phi": c.phi_ortho_coef, "psi": c.psi_ortho_coef}
 
         def representation_loss(rep_params):
-            features = {name: self.encode(rep_params, name, batch.observations) for name in self.encoders}
+            views = self.views(rep_params, batch.observations)
+            features = {name: self.encode(rep_params, name, views[name]) for name in self.encoders}
             metrics, total = {}, 0.0
             for name, source, _ in self.pairs:
                 prediction = self.predict(rep_params, name, features[source], batch.actions, z)
@@ -206,10 +220,12 @@ class TDJEPA(LatentActorAgent):
                 ortho = orthonormality_loss(feat)
                 metrics[f"{name}_ortho_loss"] = ortho
                 total += ortho_coefs[name] * ortho
-            return total, (metrics, features[self.task_encoder])
+            return total, (metrics, features[self.task_encoder], views["phi"])
 
         rep_params = {k: params[k] for k in self.representation_names}
-        (loss, (metrics, task_features)), grads = jax.value_and_grad(representation_loss, has_aux=True)(rep_params)
+        (loss, (metrics, task_features, actor_views)), grads = jax.value_and_grad(representation_loss, has_aux=True)(
+            rep_params
+        )
         rep_params, rep_opt = apply_gradients(
             self.representation_optimizer, rep_params, grads, state.opt_states["representation"]
         )
@@ -218,12 +234,14 @@ class TDJEPA(LatentActorAgent):
         batch_moment = jax.lax.stop_gradient(task_features.T @ task_features) / task_features.shape[0]
         second_moment = decay * state.stats["z_second_moment"] + (1 - decay) * batch_moment
 
-        # Actor: maximise T_φ(φ(s), â, z)ᵀz with the just-updated φ and T_φ, as the reference does.
-        phi_obs = jax.lax.stop_gradient(self.encode(params, "phi", batch.observations))
+        # Actor: maximise T_φ(φ(s), â, z)ᵀz with the just-updated φ and T_φ, as the reference does (the
+        # trunk features, for pixels, are the ones computed before the update, also as there).
+        actor_views = jax.lax.stop_gradient(actor_views)
+        phi_obs = jax.lax.stop_gradient(self.encode(params, "phi", actor_views))
         actor_params, actor_opt, actor_metrics = self._actor_step(
             state,
             params,
-            batch.observations,
+            actor_views,
             lambda a: self.predict(params, "T_phi", phi_obs, a, z),
             z,
             batch.actions,
@@ -246,16 +264,16 @@ class TDJEPA(LatentActorAgent):
     def infer_z_reward(self, state: AgentState, next_obs: jnp.ndarray, rewards: jnp.ndarray) -> jnp.ndarray:
         """z = proj(lstsq(ψ(s'), r)): the task vector whose ψ-linear reward best fits r."""
         return least_squares_latent(
-            self.encode(state.params, self.task_encoder, self._inputs(state, next_obs)), rewards
+            self.encode(state.params, self.task_encoder, self._inputs(state, next_obs, self.task_encoder)), rewards
         )
 
     def infer_z_goal(self, state: AgentState, goal_obs: jnp.ndarray) -> jnp.ndarray:
         """z = proj(ψ(g) Σ⁻¹) (whitened as during training when scale_train_goals)."""
-        features = self.encode(state.params, self.task_encoder, self._inputs(state, goal_obs))
+        features = self.encode(state.params, self.task_encoder, self._inputs(state, goal_obs, self.task_encoder))
         return goal_latent(features, self._whitening(state))
 
     def q_value(self, state: AgentState, obs: jnp.ndarray, action: jnp.ndarray, z: jnp.ndarray):
         """Q_z(s, a) = PEN_k T_φ^k(φ(s), a, z)ᵀz, with the actor's pessimism."""
-        phi = self.encode(state.params, "phi", self._inputs(state, obs))
+        phi = self.encode(state.params, "phi", self._inputs(state, obs, "phi"))
         q_heads = jnp.einsum("kbd,bd->kb", self.predict(state.params, "T_phi", phi, action, z), z)
         return pessimism(q_heads, self.config.actor_pessimism)

@@ -29,13 +29,43 @@ class DatasetSpec:
     noise: float = 0.0  # OGBench's action-noise setting for generating it (`--noise` of its scripts).
 
     @property
+    def visual(self) -> bool:
+        """`visual-` datasets store 64×64 RGB uint8 frames instead of state vectors."""
+        return self.name.startswith("visual-")
+
+    @property
+    def domain(self) -> str:
+        """The dataset name without `visual-`: what decides the env's scene, oracles and tasks."""
+        return self.name.removeprefix("visual-")
+
+    @property
+    def obs_shape(self) -> tuple[int, ...]:
+        """The shape of one stored observation."""
+        return VISUAL_FRAME_SHAPE if self.visual else (self.obs_dim,)
+
+    @property
     def generated_locally(self) -> bool:
         """Antmaze data needs a trained ant expert, which the library does not ship: load official files."""
         return self.family != "antmaze"
 
 
-# Sizes as OGBench's data_gen_scripts/commands.sh produces them; observation and action sizes of the envs.
-_SPECS = {
+VISUAL_FRAME_SHAPE = (64, 64, 3)
+# Local default size of visual datasets: CPU rendering with shadows takes ~0.14 s a frame (measured with
+# Mesa EGL on one core), so OGBench's 1000 × 1001 would take ~40 h; --num_episodes/--episode_length of
+# experiments.collect give any size.
+VISUAL_LOCAL_EPISODES, VISUAL_LOCAL_EPISODE_LENGTH = 20, 201
+
+
+def _visual(spec: "DatasetSpec") -> "DatasetSpec":
+    """The `visual-` variant of a state dataset: same env and actions, frames instead of states."""
+    local = dict(num_episodes=VISUAL_LOCAL_EPISODES, episode_length=VISUAL_LOCAL_EPISODE_LENGTH)
+    sizes = local if spec.generated_locally else {}
+    return dataclasses.replace(spec, name=f"visual-{spec.name}", **sizes)
+
+
+# Sizes as OGBench's data_gen_scripts/commands.sh produces them (visual: see above); observation and
+# action sizes of the envs.
+_STATE_SPECS = {
     spec.name: spec
     for spec in (
         *(
@@ -50,6 +80,10 @@ _SPECS = {
         DatasetSpec("scene-play-v0", "manipspace", 40, 5, 1000, 1001, 0.1),
         DatasetSpec("puzzle-3x3-play-v0", "manipspace", 55, 5, 1000, 1001, 0.1),
     )
+}
+# Every dataset of the TD-JEPA paper has a visual variant (there is no visual pointmaze).
+_SPECS = _STATE_SPECS | {
+    f"visual-{name}": _visual(spec) for name, spec in _STATE_SPECS.items() if spec.family != "pointmaze"
 }
 SUPPORTED_DATASETS: tuple[str, ...] = tuple(_SPECS)
 GENERATED_DATASETS: tuple[str, ...] = tuple(name for name, spec in _SPECS.items() if spec.generated_locally)

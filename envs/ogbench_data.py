@@ -16,7 +16,8 @@ DEFAULT_DATASET_DIR = Path(os.path.expanduser(ogbench.utils.DEFAULT_DATASET_DIR)
 REQUIRED_KEYS = ("observations", "actions", "terminals", "qpos", "qvel")
 METADATA_KEY = "metadata"
 # Ranks of the keys that are loaded: the required ones plus the optional `button_states` (manipulation).
-_NDIMS = {"observations": 2, "actions": 2, "terminals": 1, "qpos": 2, "qvel": 2, "button_states": 2}
+# Observations are (N, obs_dim) states or, in `visual-` datasets, (N, 64, 64, 3) uint8 frames.
+_NDIMS = {"observations": (2, 4), "actions": 2, "terminals": 1, "qpos": 2, "qvel": 2, "button_states": 2}
 _READ_ERRORS = (OSError, ValueError, EOFError, zipfile.BadZipFile, zlib.error)
 
 
@@ -130,8 +131,10 @@ def _check_keys(path: Path, arrays: dict[str, np.ndarray]) -> None:
 def _check_shapes(path: Path, arrays: dict[str, np.ndarray], spec: DatasetSpec | None) -> None:
     """Ranks, a common first dimension and, for known datasets, the observation and action sizes."""
     for key, array in arrays.items():
-        if array.ndim != _NDIMS[key]:
-            raise DatasetError(f"{path}: key '{key}' has shape {array.shape}; expected {_NDIMS[key]} dims")
+        ranks = _NDIMS[key] if isinstance(_NDIMS[key], tuple) else (_NDIMS[key],)
+        if array.ndim not in ranks:
+            expected = " or ".join(map(str, ranks))
+            raise DatasetError(f"{path}: key '{key}' has shape {array.shape}; expected {expected} dims")
     length = arrays["observations"].shape[0]
     for key, array in arrays.items():
         if array.shape[0] != length:
@@ -142,15 +145,20 @@ def _check_shapes(path: Path, arrays: dict[str, np.ndarray], spec: DatasetSpec |
     if length == 0:
         raise DatasetError(f"{path}: key 'observations' is empty; expected at least one episode")
     if spec is not None:
-        _check_width(path, arrays, "observations", spec.obs_dim)
-        _check_width(path, arrays, "actions", spec.action_dim)
+        _check_trailing_shape(path, arrays, "observations", spec.obs_shape)
+        _check_trailing_shape(path, arrays, "actions", (spec.action_dim,))
+        if spec.visual and arrays["observations"].dtype != np.uint8:
+            raise DatasetError(
+                f"{path}: key 'observations' has dtype {arrays['observations'].dtype}; expected uint8 frames"
+            )
 
 
-def _check_width(path: Path, arrays: dict[str, np.ndarray], key: str, expected: int) -> None:
-    """The trailing dimension of a key must match its environment."""
-    if arrays[key].shape[1] != expected:
+def _check_trailing_shape(path: Path, arrays: dict[str, np.ndarray], key: str, expected: tuple[int, ...]) -> None:
+    """The per-step shape of a key must match its environment."""
+    if arrays[key].shape[1:] != expected:
         raise DatasetError(
-            f"{path}: key '{key}' has shape {arrays[key].shape}; expected (N, {expected}) for this dataset"
+            f"{path}: key '{key}' has shape {arrays[key].shape}; expected (N, {', '.join(map(str, expected))}) "
+            "for this dataset"
         )
 
 
@@ -175,10 +183,14 @@ def _check_terminals(path: Path, terminals: np.ndarray) -> None:
 
 
 def _converted(arrays: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
-    """The arrays in OGBench's dtypes."""
-    return {key: array.astype(storage_dtype(key), copy=False) for key, array in arrays.items()}
+    """The arrays in OGBench's dtypes (uint8 frames stay uint8: a quarter of float32's memory)."""
+    visual = arrays["observations"].dtype == np.uint8
+    return {key: array.astype(storage_dtype(key, visual), copy=False) for key, array in arrays.items()}
 
 
-def storage_dtype(key: str) -> type:
-    """OGBench's dtype of a key: bool for terminals, int64 for button states, float32 for everything else."""
+def storage_dtype(key: str, visual: bool = False) -> type:
+    """OGBench's dtype of a key: bool for terminals, int64 for button states, uint8 for the frames of
+    visual datasets, float32 for everything else."""
+    if key == "observations" and visual:
+        return np.uint8
     return {"terminals": bool, "button_states": np.int64}.get(key, np.float32)

@@ -30,10 +30,18 @@ _MAX_SCENE_ATTEMPTS = 100
 
 
 def collect_play_episodes(
-    spec: DatasetSpec, num_episodes: int, seed: list[int], noise: float, progress: bool, desc: str, workers: int
+    spec: DatasetSpec,
+    num_episodes: int,
+    episode_length: int,
+    seed: list[int],
+    noise: float,
+    progress: bool,
+    desc: str,
+    workers: int,
 ) -> dict[str, np.ndarray]:
-    """Episode-layout arrays of `num_episodes` oracle episodes; episode i is seeded by seed + [i]."""
-    collect = functools.partial(_play_episode, spec.name, noise)
+    """Episode-layout arrays of `num_episodes` oracle episodes of `episode_length` observations; episode i
+    is seeded by seed + [i]. Visual datasets store the env's rendered uint8 frames."""
+    collect = functools.partial(_play_episode, spec.name, noise, episode_length)
     episode_seeds = [(*seed, index) for index in range(num_episodes)]
     episodes = list(
         tqdm(
@@ -45,6 +53,7 @@ def collect_play_episodes(
 
 def stack_probability(dataset_name: str) -> float:
     """Probability that a cube sub-task stacks onto another cube, drawn per episode as OGBench does."""
+    dataset_name = dataset_spec(dataset_name).domain
     if dataset_name.startswith("cube-single"):
         return 0.0
     if dataset_name.startswith("cube-double"):
@@ -55,6 +64,7 @@ def stack_probability(dataset_name: str) -> float:
 def make_oracles(env: gymnasium.Env, dataset_name: str, noise: float) -> dict[str, object]:
     """The plan oracle of each sub-task kind the env draws (`info['privileged/target_task']`)."""
     kwargs = {"env": env, "noise": noise, "noise_smoothing": NOISE_SMOOTHING}
+    dataset_name = dataset_spec(dataset_name).domain
     if dataset_name.startswith("cube"):
         return {"cube": CubePlanOracle(**kwargs)}
     if dataset_name.startswith("puzzle"):
@@ -88,17 +98,18 @@ def _map(fn, items: list, workers: int) -> Iterator:
         yield from pool.map(fn, items)  # one episode (seconds of work) per task: the progress bar moves
 
 
-def _play_episode(dataset_name: str, noise: float, episode_seed: tuple[int, ...]) -> dict[str, np.ndarray]:
+def _play_episode(
+    dataset_name: str, noise: float, episode_length: int, episode_seed: tuple[int, ...]
+) -> dict[str, np.ndarray]:
     """One episode to the time limit; scene episodes are retried with the next attempt's seed until healthy."""
-    spec = dataset_spec(dataset_name)
     env = pooled_envs(
-        dataset_name, 1, terminate_at_goal=False, mode="data_collection", max_episode_steps=spec.episode_length
+        dataset_name, 1, terminate_at_goal=False, mode="data_collection", max_episode_steps=episode_length
     )[0]
     for attempt in range(_MAX_SCENE_ATTEMPTS):
         # The oracles and the stacking probability draw from numpy's global RNG, the env from its own.
         with seeded_global_numpy([*episode_seed, attempt]):
             episode = _run_oracle(env, dataset_name, noise, seed=int(np.random.randint(2**31)))
-        if not dataset_name.startswith("scene") or scene_episode_is_healthy(episode["qpos"]):
+        if not dataset_spec(dataset_name).domain.startswith("scene") or scene_episode_is_healthy(episode["qpos"]):
             return episode
     raise RuntimeError(f"{dataset_name}: no healthy episode in {_MAX_SCENE_ATTEMPTS} attempts (seed {episode_seed})")
 
@@ -126,4 +137,5 @@ def _run_oracle(env: gymnasium.Env, dataset_name: str, noise: float, seed: int) 
         for key, value in zip(keys, values, strict=False):
             steps[key].append(value)
         ob = next_ob
-    return {key: np.asarray(values, dtype=storage_dtype(key)) for key, values in steps.items()}
+    visual = dataset_spec(dataset_name).visual
+    return {key: np.asarray(values, dtype=storage_dtype(key, visual)) for key, values in steps.items()}

@@ -15,13 +15,13 @@ Cell = tuple[int, int]
 
 
 def collect_episodes(
-    spec: DatasetSpec, num_episodes: int, seed: list[int], noise: float, progress: bool, desc: str
+    spec: DatasetSpec, num_episodes: int, episode_length: int, seed: list[int], noise: float, progress: bool, desc: str
 ) -> dict[str, np.ndarray]:
     """Episode-layout arrays of `num_episodes` noisy-oracle episodes, deterministic in `seed`.
 
     Sequential: the episodes share one RNG stream, which keeps the default dataset identical to the one
     earlier versions generated (and the results measured on it)."""
-    env = pooled_envs(spec.name, 1, terminate_at_goal=False, max_episode_steps=spec.episode_length)[0]
+    env = pooled_envs(spec.name, 1, terminate_at_goal=False, max_episode_steps=episode_length)[0]
     free, goals = maze_cells(env.unwrapped.maze_map)
     rng = np.random.default_rng(seed)
     with seeded_global_numpy(seed):

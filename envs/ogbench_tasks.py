@@ -30,16 +30,18 @@ def _goal_env_kwargs(dataset_name: str) -> dict[str, object]:
 
 
 def goal_observations(dataset_name: str) -> np.ndarray:
-    """The (5, obs_dim) goal observations of tasks 1..5, as `info['goal']` of a reset with that task_id."""
+    """The (5, *obs_shape) goal observations of tasks 1..5, as `info['goal']` of a reset with that task_id
+    (visual datasets: the goal frame, uint8)."""
     return _goal_observations(dataset_name).copy()
 
 
 def relabel_rewards(dataset_name: str, task_id: int, data: dict[str, np.ndarray]) -> np.ndarray:
     """Single-task rewards r(s) of each state, computed by OGBench's own relabelling from qpos (and button
-    states): success − 1 in mazes, (number of satisfied sub-goals) − (number of sub-goals) in manipulation."""
+    states): success − 1 in mazes, (number of satisfied sub-goals) − (number of sub-goals) in manipulation.
+    Visual datasets are relabelled by their state env (same simulator state, same reward, no rendering)."""
     if "qpos" not in data:
         raise KeyError("relabel_rewards needs data['qpos'] (load the dataset with its qpos/qvel keys)")
-    env = pooled_envs(singletask_name(dataset_name, task_id), 1)[0]
+    env = pooled_envs(singletask_name(dataset_spec(dataset_name).domain, task_id), 1)[0]
     fields = {key: data[key] for key in ("qpos", "qvel", "button_states") if key in data}
     with seeded_global_numpy(0):  # relabel_dataset resets the env, which draws from numpy's global RNG.
         ogbench.relabel_utils.relabel_dataset(env.spec.id, env, fields)
@@ -53,13 +55,19 @@ def evaluate(
     task_id: int,
     num_episodes: int = 10,
     seed: int = 0,
+    frame_stack: int = 1,
 ) -> dict:
     """Runs `num_episodes` episodes, episode j seeded with seed + j, in lockstep waves of up to
-    `max_parallel_envs` envs with one batched policy call per step (manipulation envs take ~160 MB each)."""
+    `max_parallel_envs` envs with one batched policy call per step (manipulation envs take ~160 MB each).
+
+    With frame_stack k > 1 the policy sees the last k observations concatenated on the last axis, the
+    first one repeated after a reset, as the datasets are stacked for training."""
+    if frame_stack < 1:
+        raise ValueError(f"frame_stack must be >= 1, got {frame_stack}")
     width = min(num_episodes, max_parallel_envs(dataset_name))
     envs, options = _task_envs(dataset_name, mode, task_id, width)
     waves = [
-        _run_lockstep(envs, policy_fn, seeds, options)
+        _run_lockstep(envs, policy_fn, seeds, options, frame_stack)
         for seeds in np.array_split(seed + np.arange(num_episodes), -(-num_episodes // width))
     ]
     returns, lengths, successes = (np.concatenate(parts) for parts in zip(*waves, strict=True))
@@ -72,12 +80,22 @@ def max_parallel_envs(dataset_name: str) -> int:
     return 2 if dataset_spec(dataset_name).family == "manipspace" else 10
 
 
+def stack_frames(stack: np.ndarray | None, observation: np.ndarray, frame_stack: int) -> np.ndarray:
+    """The newest frame_stack observations on the last axis: observation repeated when stack is None (a
+    reset), else stack's oldest observation dropped and this one appended."""
+    if stack is None:
+        return np.concatenate([observation] * frame_stack, axis=-1)
+    return np.concatenate([stack[..., observation.shape[-1] :], observation], axis=-1)
+
+
 def _run_lockstep(
-    envs: list[gymnasium.Env], policy_fn: PolicyFn, seeds: np.ndarray, options: dict
+    envs: list[gymnasium.Env], policy_fn: PolicyFn, seeds: np.ndarray, options: dict, frame_stack: int
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """Returns, lengths and successes of one episode per seed, on envs[:len(seeds)] stepped together."""
     count = len(seeds)
-    observations = np.stack([_reset(env, int(s), options) for env, s in zip(envs, seeds, strict=False)])
+    observations = np.stack(
+        [stack_frames(None, _reset(env, int(s), options), frame_stack) for env, s in zip(envs, seeds, strict=False)]
+    )
     running = np.ones(count, dtype=bool)
     returns = np.zeros(count)
     lengths = np.zeros(count, dtype=np.int64)
@@ -87,7 +105,7 @@ def _run_lockstep(
         actions = _policy_actions(policy_fn, observations[indices], envs[0].action_space)
         for j, action in zip(indices, actions, strict=True):
             ob, reward, terminated, truncated, info = envs[j].step(action)
-            observations[j] = ob
+            observations[j] = stack_frames(observations[j], _stored(ob), frame_stack)
             returns[j] += reward
             lengths[j] += 1
             successes[j] |= bool(info["success"])
@@ -110,8 +128,8 @@ def _goal_observations(dataset_name: str) -> np.ndarray:
     for task_id in range(1, NUM_TASKS + 1):
         with seeded_global_numpy(task_id):
             _, info = env.reset(seed=task_id, options={"task_id": task_id, "render_goal": False})
-        goals.append(info["goal"])
-    return np.stack(goals).astype(np.float32)
+        goals.append(_stored(info["goal"]))
+    return np.stack(goals)
 
 
 def _task_envs(dataset_name: str, mode: str, task_id: int, count: int) -> tuple[list[gymnasium.Env], dict]:
@@ -134,7 +152,13 @@ def _reset(env: gymnasium.Env, seed: int, options: dict[str, object]) -> np.ndar
     """Seeds the env and numpy's global RNG (OGBench's start-position noise) so episodes are reproducible."""
     with seeded_global_numpy(seed):
         ob, _ = env.reset(seed=seed, options=options)
-    return np.asarray(ob, dtype=np.float32)
+    return _stored(ob)
+
+
+def _stored(observation: np.ndarray) -> np.ndarray:
+    """An observation in its dataset dtype: uint8 frames stay uint8, states become float32."""
+    observation = np.asarray(observation)
+    return observation if observation.dtype == np.uint8 else observation.astype(np.float32)
 
 
 def _policy_actions(policy_fn: PolicyFn, observations: np.ndarray, space: gymnasium.spaces.Box) -> np.ndarray:

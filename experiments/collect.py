@@ -10,6 +10,9 @@ from envs import ogbench
 flags.DEFINE_enum("env", None, list(ogbench.GENERATED_DATASETS), "Dataset to generate.")
 flags.DEFINE_integer("num_episodes", None, "Train episodes (val gets a tenth); default: the dataset's size.")
 flags.DEFINE_string("out", str(ogbench.DEFAULT_DATASET_DIR), "Directory to write the npz files to.")
+flags.DEFINE_integer(
+    "episode_length", None, "Observations per episode (the last one included); default: the dataset's."
+)
 flags.DEFINE_integer("seed", 0, "Random seed; the val split uses a separate stream derived from it.")
 flags.DEFINE_float(
     "noise", None, "Oracle action noise (pointmaze: Gaussian std; manipulation: plan noise); default: OGBench's."
@@ -23,14 +26,16 @@ def main(argv: list[str]) -> None:
     """Writes the train and val files and prints where they went."""
     if len(argv) > 1:
         raise app.UsageError(f"unexpected arguments: {argv[1:]}")
-    for name in ("num_episodes", "seed", "noise", "workers"):
-        value, minimum = getattr(FLAGS, name), 1 if name in ("num_episodes", "workers") else 0
+    minimums = {"num_episodes": 1, "episode_length": 2, "seed": 0, "noise": 0, "workers": 1}
+    for name, minimum in minimums.items():
+        value = getattr(FLAGS, name)
         if value is not None and value < minimum:
             raise app.UsageError(f"--{name} must be >= {minimum}, got {value}")
     train_path, val_path = ogbench.generate_dataset(
         FLAGS.env,
         dataset_dir=FLAGS.out,
         num_episodes=FLAGS.num_episodes,
+        episode_length=FLAGS.episode_length,
         seed=FLAGS.seed,
         noise=FLAGS.noise,
         workers=FLAGS.workers,

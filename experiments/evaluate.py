@@ -38,7 +38,7 @@ def main(argv: list[str]) -> None:
         raise app.UsageError(f"--step={step}: no checkpoint at that step in {workdir}; available: {steps}")
     config = checkpointer.config(step)
     dataset = load_dataset(config["env"], FLAGS.dataset_dir, generate_if_missing=False)
-    agent, _, template = build_run(config, dataset)
+    agent, _, template = build_run(config, dataset, host_data=True)  # no device copy of the dataset
     runners = checkpointer.restore(step, template)
     checkpointer.close()
     seeds = [config["seed"] + i for i in range(config["num_seeds"])]

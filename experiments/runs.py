@@ -7,10 +7,12 @@ from pathlib import Path
 import jax
 import ml_collections
 import numpy as np
+from jax.sharding import Sharding
 
 import agents
 from envs import ogbench as ogb
 from tdjepa.data import make_offline_data, sample_batch
+from tdjepa.host_data import HostSampler
 from tdjepa.training import OfflineSource, RunnerState, init_runners
 
 CONFIG_FILE = "config.json"
@@ -83,13 +85,23 @@ def load_dataset(env: str, dataset_dir: str | None, generate_if_missing: bool) -
         raise SystemExit(f"error: {err}") from None
 
 
-def build_run(config: dict, dataset: dict[str, np.ndarray]):
-    """The agent, the offline data source and freshly initialised runners (one per seed)."""
+def build_run(config: dict, dataset: dict[str, np.ndarray], host_data: bool = False, sharding: Sharding | None = None):
+    """The agent, its data source and freshly initialised runners (one per seed).
+
+    The source holds the dataset on the device (sampled inside jit), or with `host_data` in host memory
+    (sampled by a host thread, a chunk ahead, placed with `sharding`); only one seed can use the latter."""
     agent_config = ml_collections.ConfigDict(saved_agent_config(config))
     agent = agents.make(config["agent"], agent_config)
-    data = make_offline_data(dataset["observations"], dataset["actions"], dataset["terminals"])
-    source = OfflineSource(data, agent_config.batch_size)
-    example = sample_batch(data, jax.random.PRNGKey(0), 2)
+    arrays = (dataset["observations"], dataset["actions"], dataset["terminals"])
+    if host_data:
+        source = HostSampler(
+            *arrays, agent_config.batch_size, config["seed"], agent_config.frame_stack, sharding=sharding
+        )
+        example = source.example_batch()
+    else:
+        data = make_offline_data(*arrays, frame_stack=agent_config.frame_stack)
+        source = OfflineSource(data, agent_config.batch_size)
+        example = sample_batch(data, jax.random.PRNGKey(0), 2)
     seeds = [config["seed"] + i for i in range(config["num_seeds"])]
     runners: RunnerState = init_runners(agent, seeds, example)
     return agent, source, runners

@@ -12,12 +12,13 @@ from pathlib import Path
 
 import jax
 from absl import app, flags, logging
+from jax.sharding import NamedSharding, PartitionSpec
 
 import agents
 from envs import ogbench as ogb
 from experiments import report
 from experiments.configs import PRESETS
-from experiments.flag_utils import define_agent_config_flag
+from experiments.flag_utils import define_agent_config_flag, preset_schedule
 from experiments.runs import (
     CONFIG_FILE,
     build_run,
@@ -41,16 +42,32 @@ flags.DEFINE_string("dataset_dir", None, "Folder with OGBench npz files (default
 flags.DEFINE_bool("generate_dataset", True, "Generate the dataset locally when it is missing.")
 flags.DEFINE_integer("seed", 0, "First seed; seeds are seed, seed+1, ...")
 flags.DEFINE_integer("num_seeds", 1, "Seeds trained together in one vmapped program.")
-flags.DEFINE_integer("num_steps", 80_000, "Gradient updates per seed.")
-flags.DEFINE_integer("updates_per_call", 1_000, "Updates per jitted call (lax.scan length).")
-flags.DEFINE_integer("eval_every", 20_000, "Evaluate every this many updates (0: only at the end).")
+SCHEDULE = preset_schedule()
+flags.DEFINE_integer("num_steps", SCHEDULE["num_steps"], "Gradient updates per seed (default: the preset's).")
+flags.DEFINE_integer(
+    "updates_per_call",
+    SCHEDULE["updates_per_call"],
+    "Updates per jitted call (lax.scan length; default: the preset's).",
+)
+MAX_UNROLLED_UPDATES = 100
+flags.DEFINE_integer(
+    "eval_every",
+    SCHEDULE["eval_every"],
+    "Evaluate every this many updates (0: only at the end; default: the preset's).",
+)
 flags.DEFINE_integer("checkpoint_every", 10_000, "Checkpoint every this many updates (and at the end).")
 flags.DEFINE_integer("eval_episodes", 10, "Episodes per task.")
 flags.DEFINE_integer("inference_samples", 10_000, "Relabelled transitions for reward inference.")
 flags.DEFINE_integer("num_devices", 1, "Devices to split each batch over (data parallel); 0 means all.")
+flags.DEFINE_bool(
+    "host_data",
+    False,
+    "Keep the dataset in host memory and sample batches there, a chunk ahead in a background thread "
+    "(for datasets larger than the device's memory; one seed only).",
+)
 flags.DEFINE_bool("restart", False, "Start over when the workdir holds a run with another config.")
 flags.DEFINE_bool("progress", True, "Show a progress bar.")
-define_agent_config_flag("td_jepa")
+define_agent_config_flag("td_jepa", DEFAULT_ENV)
 FLAGS = flags.FLAGS
 
 
@@ -64,8 +81,22 @@ def check_flags() -> None:
     for name in ("eval_every", "checkpoint_every", "num_devices"):
         if getattr(FLAGS, name) < 0:
             raise app.UsageError(f"--{name} must be >= 0, got {getattr(FLAGS, name)}")
+    if FLAGS.host_data and FLAGS.num_seeds > 1:
+        raise app.UsageError("--host_data draws one stream of batches: use --num_seeds=1 (or device-resident data)")
     if FLAGS.num_devices > len(jax.devices()):
         raise app.UsageError(f"--num_devices={FLAGS.num_devices} but only {len(jax.devices())} devices exist")
+    visual, pixels = ogb.dataset_spec(FLAGS.env).visual, FLAGS.config.obs_type == "pixels"
+    if pixels and jax.default_backend() == "cpu" and FLAGS.updates_per_call > MAX_UNROLLED_UPDATES:
+        raise app.UsageError(
+            f"--updates_per_call={FLAGS.updates_per_call}: pixel agents on CPU compile each update of a call "
+            f"separately (a loop runs their convolution gradients ~30x slower); use at most {MAX_UNROLLED_UPDATES}"
+        )
+    if visual != pixels:
+        hint = "--preset=cpu_pixels or paper_ogbench_pixels" if visual else "a state preset (cpu, paper_ogbench)"
+        raise app.UsageError(
+            f"--env={FLAGS.env} stores {'frames' if visual else 'states'} but "
+            f"config.obs_type={FLAGS.config.obs_type!r}; use {hint}"
+        )
 
 
 def prepare_workdir(workdir: Path, config: dict) -> None:
@@ -95,21 +126,24 @@ def main(argv: list[str]) -> None:
     config = resolved_config(agent_name, FLAGS.env, FLAGS.preset, FLAGS.seed, FLAGS.num_seeds, FLAGS.config)
     dataset = load_dataset(FLAGS.env, FLAGS.dataset_dir, FLAGS.generate_dataset)
     prepare_workdir(workdir, config)
-    agent, source, runners = build_run(config, dataset)
+    mesh = data_mesh(FLAGS.num_devices or None) if FLAGS.num_devices != 1 else None
+    # Host batches arrive stacked (updates, batch, ...): split their batch axis over the mesh.
+    host_sharding = NamedSharding(mesh, PartitionSpec(None, "data")) if mesh is not None else None
+    agent, source, runners = build_run(config, dataset, FLAGS.host_data, host_sharding)
     checkpointer = Checkpointer(workdir)
     start_step = checkpointer.latest_step() or 0
     if start_step:
         runners = checkpointer.restore(start_step, runners)
         print(f"resuming from the checkpoint at step {start_step} in {workdir}")
-    mesh = None
-    if FLAGS.num_devices != 1:
-        mesh = data_mesh(FLAGS.num_devices or None)
-        runners, source = replicate(runners, mesh), replicate(source, mesh)
+    if mesh is not None:
+        runners = replicate(runners, mesh)
+        source = source if FLAGS.host_data else replicate(source, mesh)
     compiled = {}
+    unroll = agent.pixels and jax.default_backend() == "cpu"
 
     def chunk_for(n: int):
         if n not in compiled:
-            compiled[n] = compile_chunk(agent.update, n, num_seeds=FLAGS.num_seeds, mesh=mesh)
+            compiled[n] = compile_chunk(agent.update, n, num_seeds=FLAGS.num_seeds, mesh=mesh, unroll=unroll)
         return compiled[n]
 
     train_log = MetricsLogger(workdir, "train", resume_step=start_step)

@@ -7,18 +7,24 @@ import jax.numpy as jnp
 import numpy as np
 
 from envs import ogbench as ogb
+from tdjepa.data import episode_starts, stacked_observations
 
 # The reference shifts OGBench's {-1, 0} rewards by +1 before inference, so that success counts 1.
 REWARD_SHIFT = 1.0
 
 
-def inference_samples(dataset: dict[str, np.ndarray], num_samples: int, seed: int) -> dict[str, np.ndarray]:
-    """Next-state arrays (observations and simulator state) of random in-episode transitions."""
+def inference_samples(
+    dataset: dict[str, np.ndarray], num_samples: int, seed: int, frame_stack: int = 1
+) -> dict[str, np.ndarray]:
+    """Next-state arrays (observations, frame-stacked as in training, and simulator state) of random
+    in-episode transitions."""
     valid = np.flatnonzero(~dataset["terminals"][:-1])
     rng = np.random.default_rng(seed)
     next_index = rng.choice(valid, size=min(num_samples, valid.size), replace=False) + 1
-    keys = [k for k in ("observations", "qpos", "qvel", "button_states") if k in dataset]
-    return {k: dataset[k][next_index] for k in keys}
+    keys = [k for k in ("qpos", "qvel", "button_states") if k in dataset]
+    starts = episode_starts(dataset["terminals"])
+    observations = stacked_observations(dataset["observations"], starts, next_index, frame_stack)
+    return {k: dataset[k][next_index] for k in keys} | {"observations": observations}
 
 
 def make_policy(agent, state, z: jnp.ndarray, num_envs: int, seed: int = 0) -> Callable[[np.ndarray], np.ndarray]:
@@ -32,7 +38,7 @@ def make_policy(agent, state, z: jnp.ndarray, num_envs: int, seed: int = 0) -> C
 
     def policy(obs: np.ndarray) -> np.ndarray:
         n = obs.shape[0]
-        padded = np.zeros((num_envs, *obs.shape[1:]), np.float32)
+        padded = np.zeros((num_envs, *obs.shape[1:]), obs.dtype)
         padded[:n] = obs
         if keys is None:
             return np.asarray(act(state, padded, zs))[:n]
@@ -53,25 +59,38 @@ def evaluate_zero_shot(
     seed: int = 0,
     modes: tuple[str, ...] = ("goal", "reward"),
 ) -> list[dict]:
-    """Per task: infer z once (from the goal, or from relabelled rewards), roll out num_episodes."""
+    """Per task: infer z once (from the goal, or from relabelled rewards), roll out num_episodes.
+
+    Agents reading stacked frames (config.frame_stack > 1) see a goal frame repeated frame_stack times."""
+    frame_stack = agent.config.frame_stack
     results = []
     if "goal" in modes:
         goals = ogb.goal_observations(dataset_name)
         for task_id, goal in enumerate(goals, start=1):
-            z = agent.infer_z_goal(state, jnp.asarray(goal[None], jnp.float32))[0]
+            goal = np.concatenate([goal] * frame_stack, axis=-1)
+            z = agent.infer_z_goal(state, jnp.asarray(_network_dtype(goal[None])))[0]
             policy = make_policy(agent, state, z, num_episodes, seed=seed + task_id)
-            out = ogb.evaluate(dataset_name, policy, "goal", task_id, num_episodes=num_episodes, seed=seed)
+            out = ogb.evaluate(
+                dataset_name, policy, "goal", task_id, num_episodes=num_episodes, seed=seed, frame_stack=frame_stack
+            )
             results.append(_row(f"task{task_id}", "goal", out))
     if "reward" in modes:
-        samples = inference_samples(dataset, num_inference_samples, seed)
-        next_obs = jnp.asarray(samples["observations"], jnp.float32)
+        samples = inference_samples(dataset, num_inference_samples, seed, frame_stack)
+        next_obs = jnp.asarray(_network_dtype(samples["observations"]))
         for task_id in range(1, ogb.NUM_TASKS + 1):
             rewards = ogb.relabel_rewards(dataset_name, task_id, samples) + REWARD_SHIFT
             z = agent.infer_z_reward(state, next_obs, jnp.asarray(rewards, jnp.float32))
             policy = make_policy(agent, state, z, num_episodes, seed=seed + 100 + task_id)
-            out = ogb.evaluate(dataset_name, policy, "reward", task_id, num_episodes=num_episodes, seed=seed)
+            out = ogb.evaluate(
+                dataset_name, policy, "reward", task_id, num_episodes=num_episodes, seed=seed, frame_stack=frame_stack
+            )
             results.append(_row(f"task{task_id}", "reward", out))
     return results
+
+
+def _network_dtype(observations: np.ndarray) -> np.ndarray:
+    """uint8 frames as they are (the trunk scales them on the device), states as float32."""
+    return observations if observations.dtype == np.uint8 else observations.astype(np.float32)
 
 
 def evaluate_random(dataset_name: str, action_dim: int, *, num_episodes: int = 10, seed: int = 0) -> list[dict]:

@@ -3,6 +3,9 @@
 Episodes are stored whole (every observation, the last one included, as OGBench does). A transition
 index t is valid when t is not the last step of its episode, so (s_t, a_t, s_{t+1}) never crosses an
 episode end. Episode ends are not terminations: agents bootstrap through them.
+
+Pixel datasets keep single uint8 frames; with `frame_stack` = k the observation at t is frames
+t−k+1 … t of its episode (the first frame repeated before the episode starts), stacked on channels.
 """
 
 import flax.struct
@@ -28,6 +31,8 @@ class OfflineData:
     observations: jnp.ndarray
     actions: jnp.ndarray
     valid_indices: jnp.ndarray
+    episode_starts: jnp.ndarray  # index of the first step of each step's episode
+    frame_stack: int = flax.struct.field(pytree_node=False, default=1)
 
     @property
     def num_transitions(self) -> int:
@@ -40,24 +45,54 @@ def transition_indices(terminals: np.ndarray) -> np.ndarray:
     return np.flatnonzero(~terminals[:-1]).astype(np.int32)
 
 
-def make_offline_data(observations: np.ndarray, actions: np.ndarray, terminals: np.ndarray) -> OfflineData:
-    """Builds the device-resident dataset from OGBench-style episode arrays."""
+def episode_starts(terminals: np.ndarray) -> np.ndarray:
+    """For every step, the index of the first step of its episode."""
+    terminals = np.asarray(terminals, dtype=bool)
+    first = np.concatenate([[True], terminals[:-1]])
+    return np.maximum.accumulate(np.where(first, np.arange(len(terminals)), 0)).astype(np.int32)
+
+
+def stacked_observations(observations, starts, indices, frame_stack: int):
+    """Observations at `indices` (numpy or jax arrays); with frame_stack k > 1, frames t−k+1 … t of each
+    index's episode concatenated on the last (channel) axis, oldest first."""
+    if frame_stack == 1:
+        return observations[indices]
+    lag = np.arange(frame_stack - 1, -1, -1)
+    frames = indices[:, None] - lag
+    frames = frames + (starts[indices][:, None] - frames).clip(min=0)  # never before the episode's start
+    stacked = observations[frames]  # (B, k, H, W, C)
+    stacked = stacked.transpose(0, *range(2, stacked.ndim - 1), 1, stacked.ndim - 1)  # (B, H, W, k, C)
+    return stacked.reshape(*stacked.shape[:-2], -1)
+
+
+def make_offline_data(
+    observations: np.ndarray, actions: np.ndarray, terminals: np.ndarray, frame_stack: int = 1
+) -> OfflineData:
+    """Builds the device-resident dataset from OGBench-style episode arrays (uint8 frames stay uint8)."""
     indices = transition_indices(terminals)
     if indices.size == 0:
         raise ValueError("the dataset holds no transition: every episode has a single step")
+    if frame_stack < 1:
+        raise ValueError(f"frame_stack must be >= 1, got {frame_stack}")
     return OfflineData(
         observations=jnp.asarray(observations),
         actions=jnp.asarray(actions),
         valid_indices=jnp.asarray(indices),
+        episode_starts=jnp.asarray(episode_starts(terminals)),
+        frame_stack=frame_stack,
     )
 
 
 def gather_batch(data: OfflineData, indices: jnp.ndarray) -> Batch:
-    """Transitions at the given valid time indices."""
+    """Transitions at the given valid time indices (s_{t+1} is in the same episode as s_t)."""
+
+    def observations_at(at: jnp.ndarray) -> jnp.ndarray:
+        return stacked_observations(data.observations, data.episode_starts, at, data.frame_stack)
+
     return Batch(
-        observations=data.observations[indices],
+        observations=observations_at(indices),
         actions=data.actions[indices],
-        next_observations=data.observations[indices + 1],
+        next_observations=observations_at(indices + 1),
         discount=jnp.ones(indices.shape, jnp.float32),
     )
 

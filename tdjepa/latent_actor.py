@@ -1,6 +1,7 @@
-"""What TD-JEPA and FB share around their policy π(s, z): acting, the z prior, observation
-normalisation and the actor step, TD3-style (`actor_type="td3"`) or flow-BC (`"flow_bc"`, the
-reference's OGBench actor). Subclasses supply the encoder the actor may read."""
+"""What TD-JEPA and FB share around their policy π(s, z): acting, the z prior, how observations reach
+the networks (normalised states, or uint8 frames through one DrQ trunk per view) and the actor step,
+TD3-style (`actor_type="td3"`) or flow-BC (`"flow_bc"`, the reference's OGBench actor). Subclasses
+supply their views and the encoder the actor may read."""
 
 from collections.abc import Callable
 
@@ -9,14 +10,19 @@ import jax.numpy as jnp
 import ml_collections
 
 from tdjepa.actor_update import td3_actor_loss
+from tdjepa.data import Batch
 from tdjepa.flow_bc import flow_actions, flow_bc_actor_loss, flow_matching_loss
 from tdjepa.latents import sample_sphere
 from tdjepa.networks import Actor, FlowVelocity, NoiseConditionedActor
 from tdjepa.normalizer import normalize
+from tdjepa.pixels import DrQEncoder, random_shift
 from tdjepa.policies import noisy_action
 from tdjepa.state import AgentState, apply_gradients, global_norm, per_network_adam
 
 ACTOR_TYPES = ("td3", "flow_bc")
+OBS_TYPES = ("states", "pixels")
+# Frames encoded per trunk call outside training (reward inference encodes 10k stacked frames).
+_EVAL_TRUNK_CHUNK = 1024
 SuccessorFn = Callable[[jnp.ndarray], jnp.ndarray]  # actions -> (K, B, d) predictions at the batch's (s, z)
 ActorLoss = Callable[[dict], tuple[jnp.ndarray, dict]]
 
@@ -31,16 +37,38 @@ def add_actor_type_defaults(c: ml_collections.ConfigDict) -> None:
     c.flow_hidden_layers = 2
 
 
+def add_observation_defaults(c: ml_collections.ConfigDict) -> None:
+    """How observations enter the networks: state vectors, or stacked uint8 frames (visual datasets)."""
+    # "pixels": each view has its own DrQ trunk (no EMA copy: next-state features come from the online
+    # trunk without gradient, as in the reference); frames are randomly shifted by up to augment_pad.
+    c.obs_type = "states"
+    c.frame_stack = 1
+    c.augment_pad = 2
+    c.trunk_dim = 256
+
+
 class LatentActorAgent:
-    """Base of agents with a z-conditioned actor π(s, z) (flow-BC: π(s, z, ξ)) trained to maximise T(s, a, z)ᵀz."""
+    """Base of agents with a z-conditioned actor π(s, z) (flow-BC: π(s, z, ξ)) trained to maximise T(s, a, z)ᵀz.
+
+    A view is the input one group of networks reads: the observation itself for states, the features of
+    that view's DrQ trunk for pixels. `view_names` lists them; the actor reads `actor_view`.
+    """
 
     config: ml_collections.ConfigDict
     z_dim: int
+    view_names: tuple[str, ...]
+    actor_view: str
 
     def __init__(self, config: ml_collections.ConfigDict):
         self.config = config
         if config.actor_type not in ACTOR_TYPES:
             raise ValueError(f"config.actor_type={config.actor_type!r}; accepted values: {', '.join(ACTOR_TYPES)}")
+        if config.obs_type not in OBS_TYPES:
+            raise ValueError(f"config.obs_type={config.obs_type!r}; accepted values: {', '.join(OBS_TYPES)}")
+        self.pixels = config.obs_type == "pixels"
+        if self.pixels and config.normalize_obs:
+            raise ValueError("config.normalize_obs must be False with obs_type='pixels' (frames are scaled to ±0.5)")
+        self.trunk = DrQEncoder(config.trunk_dim)
         self.flow_bc = config.actor_type == "flow_bc"
         rates = {"actor": config.lr_actor} | ({"actor_flow": config.lr_actor_flow} if self.flow_bc else {})
         self.actor_optimizer = per_network_adam(rates)
@@ -60,6 +88,31 @@ class LatentActorAgent:
     def actor_encoder(self, params: dict, obs: jnp.ndarray) -> jnp.ndarray:
         """The state encoding the actor reads when config.actor_use_full_encoder."""
         raise NotImplementedError
+
+    @property
+    def trunk_names(self) -> list[str]:
+        """Parameter names of the DrQ trunks (none for states)."""
+        return [f"{view}_trunk" for view in self.view_names] if self.pixels else []
+
+    def _init_trunks(self, keys: dict[str, jax.Array], obs: jnp.ndarray) -> dict:
+        """Parameters of the trunks, each from the key of its name."""
+        return {name: self.trunk.init(keys[name], obs)["params"] for name in self.trunk_names}
+
+    def view(self, params: dict, name: str, obs: jnp.ndarray) -> jnp.ndarray:
+        """What the networks of view `name` read: obs itself (states) or its trunk's features (pixels)."""
+        return self.trunk.apply({"params": params[f"{name}_trunk"]}, obs) if self.pixels else obs
+
+    def views(self, params: dict, obs: jnp.ndarray) -> dict[str, jnp.ndarray]:
+        return {name: self.view(params, name, obs) for name in self.view_names}
+
+    def _augmented(self, key: jax.Array, batch: Batch) -> Batch:
+        """Pixels: s and s' randomly shifted, independently (the reference's augment_image)."""
+        k_obs, k_next = jax.random.split(key)
+        pad = self.config.augment_pad
+        return batch.replace(
+            observations=random_shift(k_obs, batch.observations, pad),
+            next_observations=random_shift(k_next, batch.next_observations, pad),
+        )
 
     def _actor(self, action_dim: int) -> Actor | NoiseConditionedActor:
         c = self.config
@@ -103,8 +156,11 @@ class LatentActorAgent:
             return self._policy(state, params, next_obs, z, jax.random.normal(key, (len(next_obs), state.action_dim)))
         return noisy_action(key, self._policy(state, params, next_obs, z), c.actor_std, c.actor_noise_clip)
 
-    def _inputs(self, state: AgentState, obs: jnp.ndarray) -> jnp.ndarray:
-        """Observations as the networks see them (normalised with the running statistics if enabled)."""
+    def _inputs(self, state: AgentState, obs: jnp.ndarray, view: str) -> jnp.ndarray:
+        """Raw observations as view `view` sees them outside training: normalised with the running
+        statistics if enabled (states), or the trunk's features, encoded in chunks (pixels)."""
+        if self.pixels:
+            return jax.lax.map(lambda o: self.view(state.params, view, o), obs, batch_size=_EVAL_TRUNK_CHUNK)
         return normalize(state.stats, obs) if self.config.normalize_obs else obs
 
     def _actor_step(
@@ -199,7 +255,7 @@ class LatentActorAgent:
         """The policy's action. TD3: its mean tanh μ(s, z), or a noisy TD3 sample when a key is given.
         Flow-BC: π(s, z, ξ) with ξ = 0 (deterministic), or ξ ~ N(0, I) when a key is given (how it is
         evaluated: see `samples_at_evaluation`)."""
-        inputs = self._inputs(state, obs)
+        inputs = self._inputs(state, obs, self.actor_view)
         if self.flow_bc:
             shape = (*obs.shape[:-1], state.action_dim)
             noise = jnp.zeros(shape) if key is None else jax.random.normal(key, shape)

@@ -50,7 +50,7 @@ def run_loop(
     while step < schedule.num_steps:
         boundary = schedule.next_boundary(step)
         start = time.perf_counter()
-        runner, metrics = chunk_for(boundary - step)(runner, source)
+        runner, metrics = chunk_for(boundary - step)(runner, source.for_chunk(step, boundary - step))
         metrics = jax.device_get(metrics)
         elapsed = time.perf_counter() - start
         metrics = {k: float(np.mean(v)) for k, v in metrics.items()}

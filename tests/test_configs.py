@@ -1,13 +1,14 @@
 """Named configs: every preset builds its agent; unknown names are refused with the accepted values."""
 
 import jax
+import numpy as np
 import pytest
 
 import agents
-from experiments.configs import PRESETS, agent_config
+from experiments.configs import PIXEL_PRESETS, PRESETS, SCHEDULES, agent_config
 from experiments.flag_utils import peek_flag
 from experiments.runs import build_run, config_differences, resolved_config
-from tdjepa.data import sample_batch
+from tdjepa.data import make_offline_data, sample_batch
 
 from .helpers import random_data, random_episodes
 
@@ -16,9 +17,26 @@ from .helpers import random_data, random_episodes
 def test_every_preset_builds_and_initialises(name, preset):
     config = agent_config(name, preset)
     agent = agents.make(name, config)
-    state = agent.init(jax.random.PRNGKey(0), sample_batch(random_data(), jax.random.PRNGKey(0), 2))
+    if preset in PIXEL_PRESETS:
+        frames = np.zeros((4, 64, 64, 3), np.uint8)
+        data = make_offline_data(frames, np.zeros((4, 2), np.float32), np.array([0, 0, 0, 1], bool), config.frame_stack)
+    else:
+        data = random_data()
+    state = agent.init(jax.random.PRNGKey(0), sample_batch(data, jax.random.PRNGKey(0), 2))
     assert state.action_dim == 2 and int(state.step) == 0
     assert agent.sample_z(jax.random.PRNGKey(0), 3).shape == (3, agent.z_dim)
+    assert set(SCHEDULES[preset]) == {"num_steps", "eval_every", "updates_per_call"}
+
+
+@pytest.mark.parametrize("name", ["td_jepa", "fb"])
+def test_paper_ogbench_presets_use_the_flow_bc_actor_with_the_domain_bc_weight(name):
+    for preset in ("paper_ogbench", "paper_ogbench_pixels"):
+        maze = agent_config(name, preset, "antmaze-large-navigate-v0")
+        manipulation = agent_config(name, preset, "visual-puzzle-3x3-play-v0")
+        assert (maze.actor_type, maze.bc_coeff, manipulation.bc_coeff) == ("flow_bc", 0.3, 3.0)
+        assert (maze.batch_size, maze.discount, maze.flow_hidden_layers) == (256, 0.99, 4)
+    assert agent_config(name, "paper_ogbench_pixels").frame_stack == 3
+    assert SCHEDULES["paper_ogbench"] == dict(num_steps=1_000_000, eval_every=250_000, updates_per_call=1_000)
 
 
 def test_paper_presets_restore_the_reference_optimisation():

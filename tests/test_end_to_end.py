@@ -71,6 +71,9 @@ def test_train_then_evaluate_writes_results(tmp_path, dataset_dir):
     assert 0.0 <= result["mean_success"] <= 1.0
     assert (workdir / "eval.png").stat().st_size > 0
     assert "goal    task1" in out.stdout
+    host = tmp_path / "host"
+    out = run("train", *train_args(host, dataset_dir, "--num_steps=10", "--host_data", "--eval_episodes=1"))
+    assert "mean success: goal" in out.stdout and (host / "checkpoints" / "10").exists()
 
 
 def test_changed_config_is_refused_and_bad_flags_are_named(tmp_path, dataset_dir):
@@ -87,6 +90,11 @@ def test_changed_config_is_refused_and_bad_flags_are_named(tmp_path, dataset_dir
     out = run("collect", "--env=cube-single-play-v0", "--workers=0", f"--out={tmp_path / 'c'}", check=False)
     assert out.returncode != 0 and "--workers must be >= 1" in out.stderr and "Traceback" not in out.stderr
     assert not (tmp_path / "c").exists()
+    # Frames need a pixel preset (and states a state preset), refused before any dataset is read.
+    out = run("train", f"--workdir={tmp_path / 'v'}", "--env=visual-cube-single-play-v0", check=False)
+    assert out.returncode != 0 and "--preset=cpu_pixels" in out.stderr and not (tmp_path / "v").exists()
+    out = run("train", f"--workdir={tmp_path / 'v'}", "--preset=cpu_pixels", check=False)
+    assert out.returncode != 0 and "obs_type='pixels'" in out.stderr
 
 
 def test_killed_run_resumes_exactly(tmp_path, dataset_dir):

@@ -98,6 +98,14 @@ def test_vmapped_seeds_equal_single_seed_runs(name):
     assert not np.allclose(jax.tree.leaves(seed_slice(stacked, 0))[0], jax.tree.leaves(seed_slice(stacked, 1))[0])
 
 
+def test_unrolled_chunk_equals_the_scanned_chunk():
+    agent, data, source = setup("td_jepa")
+    example = sample_batch(data, jax.random.PRNGKey(0), 2)
+    scanned, _ = compile_chunk(agent.update, 3)(init_runner(agent, 0, example), source)
+    unrolled, _ = compile_chunk(agent.update, 3, unroll=True)(init_runner(agent, 0, example), source)
+    assert_trees_close(scanned.agent.params, unrolled.agent.params)
+
+
 @pytest.mark.parametrize("name", AGENTS)
 def test_sharded_update_equals_unsharded(name):
     assert len(jax.devices()) >= 4, "conftest sets four host devices"
