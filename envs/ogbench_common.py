@@ -124,6 +124,14 @@ def pooled_envs(name: str, count: int, **env_kwargs: object) -> list[gymnasium.E
     return pool[:count]
 
 
+def release_pooled_envs() -> None:
+    """Closes and forgets every pooled env (manipulation envs hold ~160 MB each, visual ones more)."""
+    for pool in _ENV_POOL.values():
+        for env in pool:
+            env.close()
+    _ENV_POOL.clear()
+
+
 @contextlib.contextmanager
 def seeded_global_numpy(seed: int | list[int]) -> Iterator[None]:
     """Seeds numpy's global RNG, which OGBench mazes use for position noise, and restores it afterwards."""

@@ -5,9 +5,10 @@
 For each agent and size it prints updates/s, the update's FLOPs as counted by XLA's cost analysis of
 the compiled update, the achieved FLOP/s and the model-FLOP utilisation (MFU) against a large fp32
 matmul measured in the same run; then one update per jitted call versus K per call (with the cost of a
-jitted call that does no work, the dispatch part of what K per call saves), and N seeds
-vmapped in one program versus one seed. Data are synthetic (walker-sized: 24-d observations, 6-d
-actions), so only compute is measured.
+jitted call that does no work, the dispatch part of what K per call saves), N seeds vmapped in one
+program versus one seed, and K per call with batches drawn on the host by the prefetching sampler
+(`--host_data`) versus inside jit. Data are synthetic (walker-sized: 24-d observations, 6-d actions),
+so only compute is measured.
 """
 
 import resource
@@ -22,6 +23,7 @@ from absl import app, flags
 import agents
 from experiments.configs import agent_config
 from tdjepa.data import make_offline_data, sample_batch
+from tdjepa.host_data import HostSampler
 from tdjepa.training import OfflineSource, compile_chunk, init_runner, init_runners
 
 flags.DEFINE_list("agents", ["td_jepa", "fb"], "Agents to benchmark.")
@@ -79,17 +81,18 @@ def build(agent_name: str, size: str):
     n = 100_000
     terminals = np.zeros(n, bool)
     terminals[999::1000] = True
-    data = make_offline_data(
+    arrays = (
         rng.normal(size=(n, OBS_DIM)).astype(np.float32),
         rng.uniform(-1, 1, (n, ACTION_DIM)).astype(np.float32),
         terminals,
     )
-    return agent, OfflineSource(data, config.batch_size)
+    host = HostSampler(*arrays, batch_size=config.batch_size, seed=0)
+    return agent, OfflineSource(make_offline_data(*arrays), config.batch_size), host
 
 
 def bench_case(agent_name: str, size: str, peak: float, seconds: float) -> list[str]:
     """Result lines for one agent at one size."""
-    agent, source = build(agent_name, size)
+    agent, source, host = build(agent_name, size)
     example = sample_batch(source.data, jax.random.PRNGKey(0), 2)
     batch = sample_batch(source.data, jax.random.PRNGKey(1), source.batch_size)
     state = agent.init(jax.random.PRNGKey(0), example)
@@ -118,6 +121,14 @@ def bench_case(agent_name: str, size: str, peak: float, seconds: float) -> list[
     # waiting for it. A call that does no work measures the dispatch part of it.
     call_overhead = 1.0 / timed(call(jax.jit(lambda r, _: (r, None), donate_argnums=0)), seconds)
     ups_chunk_k = timed(call(chunk_k), seconds) * k
+    host_step = {"next": 0}
+
+    def run_host():
+        runner["r"], _ = chunk_k(runner["r"], host.for_chunk(host_step["next"], k))
+        host_step["next"] += k
+        return runner["r"]
+
+    ups_host = timed(run_host, seconds) * k
     # N seeds with K/N updates each per call: the same updates per call as the one-seed chunk.
     n = FLAGS.num_seeds
     k_seeds = max(1, k // n)
@@ -140,6 +151,8 @@ def bench_case(agent_name: str, size: str, peak: float, seconds: float) -> list[
         f"MFU {100 * achieved / peak:5.1f}% of matmul peak",
         f"    {n} seeds vmapped, {k_seeds}/call each: {ups_seeds:8.1f} seed-upd/s "
         f"({ups_seeds / ups_chunk_k:4.2f}x one seed's updates/s)",
+        f"    host-sampled batches, {k}/call:  {ups_host:8.1f} upd/s "
+        f"({ups_host / ups_chunk_k:4.2f}x sampling inside jit)",
     ]
 
 

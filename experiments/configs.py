@@ -29,47 +29,51 @@ _PIXELS = dict(obs_type="pixels", frame_stack=3, augment_pad=2, trunk_dim=256, n
 # Pixels on two CPU cores: the same pipeline, narrower heads and a batch of 32 (a DrQ update at batch
 # 256 costs ~100 GFLOP).
 _CPU_PIXELS = _PIXELS | dict(batch_size=32)
-_PAPER_OGBENCH_TD_JEPA = _PAPER_TD_JEPA | dict(
+# What the OGBench launchers of both agents share: batch, γ, and the flow-BC actor (π 512 × 2, v 512 × 4).
+_PAPER_OGBENCH = dict(
     batch_size=256,
     discount=0.99,
-    phi_dim=50,
-    phi_hidden_dim=512,
-    phi_hidden_layers=4,
-    psi_dim=50,
-    psi_hidden_dim=512,
-    psi_hidden_layers=4,
-    predictor_hidden_dim=512,
-    predictor_hidden_layers=2,
     actor_hidden_dim=512,
     actor_hidden_layers=2,
     actor_type="flow_bc",
     lr_actor_flow=3e-4,
     flow_hidden_layers=4,
-    encoder_tau=0.005,
-    predictor_tau=0.005,
-    phi_ortho_coef=1.0,
-    psi_ortho_coef=1.0,
-    scale_train_goals=True,
 )
-_PAPER_OGBENCH_FB = _PAPER_FB | dict(
-    batch_size=256,
-    discount=0.99,
-    z_dim=50,
-    left_dim=50,
-    left_hidden_dim=512,
-    left_hidden_layers=4,
-    backward_hidden_dim=512,
-    backward_hidden_layers=4,
-    forward_hidden_dim=512,
-    forward_hidden_layers=2,
-    actor_hidden_dim=512,
-    actor_hidden_layers=2,
-    actor_type="flow_bc",
-    lr_actor_flow=3e-4,
-    flow_hidden_layers=4,
-    f_tau=0.005,
-    b_tau=0.005,
-    ortho_coef=100.0,
+_PAPER_OGBENCH_TD_JEPA = (
+    _PAPER_TD_JEPA
+    | _PAPER_OGBENCH
+    | dict(
+        phi_dim=50,
+        phi_hidden_dim=512,
+        phi_hidden_layers=4,
+        psi_dim=50,
+        psi_hidden_dim=512,
+        psi_hidden_layers=4,
+        predictor_hidden_dim=512,
+        predictor_hidden_layers=2,
+        encoder_tau=0.005,
+        predictor_tau=0.005,
+        phi_ortho_coef=1.0,
+        psi_ortho_coef=1.0,
+        scale_train_goals=True,
+    )
+)
+_PAPER_OGBENCH_FB = (
+    _PAPER_FB
+    | _PAPER_OGBENCH
+    | dict(
+        z_dim=50,
+        left_dim=50,
+        left_hidden_dim=512,
+        left_hidden_layers=4,
+        backward_hidden_dim=512,
+        backward_hidden_layers=4,
+        forward_hidden_dim=512,
+        forward_hidden_layers=2,
+        f_tau=0.005,
+        b_tau=0.005,
+        ortho_coef=100.0,
+    )
 )
 # Per-domain values of the OGBench launchers: the flow-BC weight β (0.3 antmaze, 3 manipulation) and,
 # for TD-JEPA, λ_ψ, which they sweep over {0.1, 1} (antmaze) and {1, 10} (manipulation); we take 1 and 10.

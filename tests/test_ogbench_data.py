@@ -208,5 +208,7 @@ def test_supported_dataset_specs_match_their_envs():
     for name in SUPPORTED_DATASETS:
         spec = dataset_spec(name)
         env = ogbench.make_env_and_datasets(name, env_only=True)
-        assert env.observation_space.shape == (spec.obs_dim,)
+        assert env.observation_space.shape == spec.obs_shape
+        assert (env.observation_space.dtype == np.uint8) == spec.visual
         assert env.action_space.shape == (spec.action_dim,)
+        env.close()
