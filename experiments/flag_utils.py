@@ -31,7 +31,8 @@ def define_agent_config_flag(default_agent: str, default_env: str) -> None:
 
 
 def preset_schedule(default_preset: str = "cpu") -> dict[str, int]:
-    """The training schedule (num_steps, eval_every) of the --preset in argv."""
+    """The training schedule (num_steps, eval_every, updates_per_call) of the --preset in argv; an unknown
+    preset is refused by define_agent_config_flag."""
     return SCHEDULES.get(peek_flag("preset", default_preset), SCHEDULES[default_preset])
 
 

@@ -29,9 +29,6 @@ class ChunkBatches:
     def sample(self, source_state: Any, agent: AgentState, key: jax.Array, index: jnp.ndarray) -> tuple[Any, Batch]:
         return source_state, jax.tree.map(lambda x: x[index], self.batches)
 
-    def for_chunk(self, step: int, num_updates: int) -> "ChunkBatches":
-        return self
-
 
 class HostSampler:
     """Uniform in-episode transitions from host arrays, frame-stacked like the device-resident data."""
