@@ -1,7 +1,6 @@
 """OGBench datasets and zero-shot evaluation tasks: the single import point for the rest of the library."""
 
 from envs.ogbench_common import (
-    GENERATED_DATASETS,
     NUM_TASKS,
     SUPPORTED_DATASETS,
     DatasetError,
@@ -16,7 +15,6 @@ from envs.ogbench_tasks import evaluate, goal_observations, random_policy, relab
 
 __all__ = [
     "DEFAULT_DATASET_DIR",
-    "GENERATED_DATASETS",
     "NUM_TASKS",
     "SUPPORTED_DATASETS",
     "DatasetError",

@@ -1,12 +1,15 @@
 """Registry of the supported OGBench datasets and helpers shared by loading, generation and evaluation."""
 
+import concurrent.futures
 import contextlib
 import dataclasses
+import multiprocessing
 from collections.abc import Callable, Iterator
 
 import gymnasium
 import numpy as np
 import ogbench
+from tqdm import tqdm
 
 PolicyFn = Callable[[np.ndarray], np.ndarray]
 NUM_TASKS = 5
@@ -44,9 +47,9 @@ class DatasetSpec:
         return VISUAL_FRAME_SHAPE if self.visual else (self.obs_dim,)
 
     @property
-    def generated_locally(self) -> bool:
-        """Antmaze data needs a trained ant expert, which the library does not ship: load official files."""
-        return self.family != "antmaze"
+    def needs_expert(self) -> bool:
+        """Antmaze data is collected by a directional ant expert (`experiments.train_expert` trains one)."""
+        return self.family == "antmaze"
 
 
 VISUAL_FRAME_SHAPE = (64, 64, 3)
@@ -59,8 +62,7 @@ VISUAL_LOCAL_EPISODES, VISUAL_LOCAL_EPISODE_LENGTH = 20, 201
 def _visual(spec: "DatasetSpec") -> "DatasetSpec":
     """The `visual-` variant of a state dataset: same env and actions, frames instead of states."""
     local = dict(num_episodes=VISUAL_LOCAL_EPISODES, episode_length=VISUAL_LOCAL_EPISODE_LENGTH)
-    sizes = local if spec.generated_locally else {}
-    return dataclasses.replace(spec, name=f"visual-{spec.name}", **sizes)
+    return dataclasses.replace(spec, name=f"visual-{spec.name}", **local)
 
 
 # Sizes as OGBench's data_gen_scripts/commands.sh produces them (visual: see above); observation and
@@ -72,9 +74,12 @@ _STATE_SPECS = {
             DatasetSpec(f"pointmaze-{size}-navigate-v0", "pointmaze", 2, 2, 1000, 1001, 0.5)
             for size in ("medium", "large")
         ),
-        *(DatasetSpec(f"antmaze-{size}-navigate-v0", "antmaze", 29, 8, 1000, 1001) for size in ("medium", "large")),
-        *(DatasetSpec(f"antmaze-{size}-stitch-v0", "antmaze", 29, 8, 5000, 201) for size in ("medium", "large")),
-        DatasetSpec("antmaze-medium-explore-v0", "antmaze", 29, 8, 10000, 501),
+        *(
+            DatasetSpec(f"antmaze-{size}-navigate-v0", "antmaze", 29, 8, 1000, 1001, 0.2)
+            for size in ("medium", "large")
+        ),
+        *(DatasetSpec(f"antmaze-{size}-stitch-v0", "antmaze", 29, 8, 5000, 201, 0.2) for size in ("medium", "large")),
+        DatasetSpec("antmaze-medium-explore-v0", "antmaze", 29, 8, 10000, 501, 1.0),
         DatasetSpec("cube-single-play-v0", "manipspace", 28, 5, 1000, 1001, 0.1),
         DatasetSpec("cube-double-play-v0", "manipspace", 37, 5, 1000, 1001, 0.1),
         DatasetSpec("scene-play-v0", "manipspace", 40, 5, 1000, 1001, 0.1),
@@ -86,7 +91,6 @@ _SPECS = _STATE_SPECS | {
     f"visual-{name}": _visual(spec) for name, spec in _STATE_SPECS.items() if spec.family != "pointmaze"
 }
 SUPPORTED_DATASETS: tuple[str, ...] = tuple(_SPECS)
-GENERATED_DATASETS: tuple[str, ...] = tuple(name for name, spec in _SPECS.items() if spec.generated_locally)
 _ENV_POOL: dict[tuple, list[gymnasium.Env]] = {}
 
 
@@ -130,6 +134,27 @@ def release_pooled_envs() -> None:
         for env in pool:
             env.close()
     _ENV_POOL.clear()
+
+
+def collect_seeded_episodes(
+    collect: Callable[[tuple[int, ...]], dict[str, np.ndarray]],
+    num_episodes: int,
+    seed: list[int],
+    workers: int,
+    progress_desc: str | None,
+) -> dict[str, np.ndarray]:
+    """Episode-layout arrays of `collect(seed + [i])` for episodes i = 0..n−1, concatenated in order; in
+    `workers` spawned processes when more than one (no fork under JAX), with the same result."""
+    episode_seeds = [(*seed, index) for index in range(num_episodes)]
+    if workers <= 1:
+        episodes = map(collect, episode_seeds)
+        pool = contextlib.nullcontext()
+    else:
+        pool = concurrent.futures.ProcessPoolExecutor(workers, mp_context=multiprocessing.get_context("spawn"))
+        episodes = pool.map(collect, episode_seeds)  # one episode (seconds of work) per task: the bar moves
+    with pool:
+        episodes = list(tqdm(episodes, total=num_episodes, desc=progress_desc, disable=progress_desc is None))
+    return {key: np.concatenate([episode[key] for episode in episodes]) for key in episodes[0]}
 
 
 @contextlib.contextmanager

@@ -82,10 +82,11 @@ def _missing_file_message(path: Path) -> str:
     spec = _spec_of_file(path)
     if spec is None:
         return f"{path}: dataset file not found"
-    if not spec.generated_locally:
+    if spec.needs_expert:
         return (
-            f"{path}: dataset file not found; {spec.name} is collected by a trained ant expert, which this "
-            "library does not train: put OGBench's official file there (`ogbench.download_datasets`)"
+            f"{path}: dataset file not found; put OGBench's official file there, or train the ant expert "
+            f"(`python -m experiments.train_expert`) and generate it with "
+            f"`python -m experiments.collect --env={spec.name} --out={path.parent}`"
         )
     return (
         f"{path}: dataset file not found; generate it with "

@@ -7,10 +7,7 @@ drawn as soon as the oracle finishes. Each episode is seeded on its own, so epis
 in parallel processes and the result does not depend on how many there are.
 """
 
-import concurrent.futures
 import functools
-import multiprocessing
-from collections.abc import Iterator
 
 import gymnasium
 import numpy as np
@@ -18,9 +15,8 @@ from ogbench.manipspace.oracles.plan.button_plan import ButtonPlanOracle
 from ogbench.manipspace.oracles.plan.cube_plan import CubePlanOracle
 from ogbench.manipspace.oracles.plan.drawer_plan import DrawerPlanOracle
 from ogbench.manipspace.oracles.plan.window_plan import WindowPlanOracle
-from tqdm import tqdm
 
-from envs.ogbench_common import DatasetSpec, dataset_spec, pooled_envs, seeded_global_numpy
+from envs.ogbench_common import DatasetSpec, collect_seeded_episodes, dataset_spec, pooled_envs, seeded_global_numpy
 from envs.ogbench_data import storage_dtype
 
 # Temporal smoothing of the plan noise, OGBench's `--noise_smoothing` default for play data.
@@ -42,13 +38,7 @@ def collect_play_episodes(
     """Episode-layout arrays of `num_episodes` oracle episodes of `episode_length` observations; episode i
     is seeded by seed + [i]. Visual datasets store the env's rendered uint8 frames."""
     collect = functools.partial(_play_episode, spec.name, noise, episode_length)
-    episode_seeds = [(*seed, index) for index in range(num_episodes)]
-    episodes = list(
-        tqdm(
-            _map(collect, episode_seeds, workers), total=num_episodes, desc=f"{spec.name} {desc}", disable=not progress
-        )
-    )
-    return {key: np.concatenate([episode[key] for episode in episodes]) for key in episodes[0]}
+    return collect_seeded_episodes(collect, num_episodes, seed, workers, f"{spec.name} {desc}" if progress else None)
 
 
 def stack_probability(dataset_name: str) -> float:
@@ -86,16 +76,6 @@ def scene_episode_is_healthy(qpos: np.ndarray) -> bool:
     too_far_right = (cube_xyz[:, 1] >= 0.29).any()
     outside_drawer = (cube_xyz[:, 1] <= -0.3) & ((cube_xyz[:, 2] < 0.06) | (cube_xyz[:, 2] > 0.08))
     return not (too_far_right or outside_drawer.any())
-
-
-def _map(fn, items: list, workers: int) -> Iterator:
-    """fn over items in order, in `workers` spawned processes when more than one (no fork under JAX)."""
-    if workers <= 1:
-        yield from map(fn, items)
-        return
-    context = multiprocessing.get_context("spawn")
-    with concurrent.futures.ProcessPoolExecutor(workers, mp_context=context) as pool:
-        yield from pool.map(fn, items)  # one episode (seconds of work) per task: the progress bar moves
 
 
 def _play_episode(

@@ -11,6 +11,7 @@ from jax.sharding import Sharding
 
 import agents
 from envs import ogbench as ogb
+from envs.ant_expert import DEFAULT_EXPERT_PATH
 from tdjepa.data import make_offline_data, sample_batch
 from tdjepa.host_data import HostSampler
 from tdjepa.training import OfflineSource, RunnerState, init_runners
@@ -73,10 +74,11 @@ def write_json(path: Path, content: dict) -> None:
 
 
 def load_dataset(env: str, dataset_dir: str | None, generate_if_missing: bool) -> dict[str, np.ndarray]:
-    """The training dataset of `env`, generated locally first when missing and allowed (antmaze data
-    cannot be: loading then fails with a message saying where the official file belongs)."""
+    """The training dataset of `env`, generated locally first when missing and allowed (antmaze data only
+    when the ant expert exists: otherwise loading fails with a message saying how to get the file)."""
     path = ogb.dataset_path(env, dataset_dir)
-    if not path.exists() and generate_if_missing and ogb.dataset_spec(env).generated_locally:
+    expert_ready = not ogb.dataset_spec(env).needs_expert or DEFAULT_EXPERT_PATH.is_file()
+    if not path.exists() and generate_if_missing and expert_ready:
         print(f"dataset {path} not found: generating it locally (once)")
         ogb.generate_dataset(env, dataset_dir, workers=os.cpu_count() or 1)
     try:

@@ -3,6 +3,7 @@
 import numpy as np
 
 import agents
+from envs.ogbench_common import pooled_envs, singletask_name
 from tdjepa.data import make_offline_data
 
 TINY = dict(batch_size=32)
@@ -36,3 +37,19 @@ def random_episodes(num_episodes: int = 4, length: int = 30, obs_dim: int = 3, a
 def random_data(**kwargs):
     """A device-resident OfflineData of random episodes."""
     return make_offline_data(*random_episodes(**kwargs))
+
+
+def singletask_env_rewards(dataset_name: str, task_id: int, data: dict[str, np.ndarray]) -> np.ndarray:
+    """The reward the `-singletask` env reports for each stored state: reset to the task, put the
+    simulator in that state, step once; the env scores the state before the action (success_timing 'pre')."""
+    env = pooled_envs(singletask_name(dataset_name, task_id), 1)[0]
+    rewards = []
+    for i in range(len(data["qpos"])):
+        env.reset(seed=i)
+        state = [data[key][i].astype(np.float64) for key in ("qpos", "qvel")]
+        if "button_states" in data:
+            state.append(data["button_states"][i].copy())
+        env.unwrapped.set_state(*state)
+        _, reward, _, _, _ = env.step(np.zeros(env.action_space.shape))
+        rewards.append(reward)
+    return np.asarray(rewards, np.float32)

@@ -1,15 +1,12 @@
-"""Datasets beyond pointmaze: manipulation play data generated locally, rewards relabelled on it, antmaze refusals."""
-
-import pathlib
+"""Datasets beyond pointmaze: manipulation play data generated locally, rewards relabelled on it."""
 
 import numpy as np
 import ogbench
 import pytest
 
 from envs.ogbench import (
-    GENERATED_DATASETS,
     NUM_TASKS,
-    DatasetError,
+    SUPPORTED_DATASETS,
     dataset_metadata,
     dataset_spec,
     generate_dataset,
@@ -17,12 +14,12 @@ from envs.ogbench import (
     load_dataset,
     relabel_rewards,
 )
-from envs.ogbench_common import pooled_envs, singletask_name
 from envs.ogbench_manipspace import scene_episode_is_healthy
+from tests.helpers import singletask_env_rewards
 
 # State datasets (their visual variants run the same oracles; tests/test_pixels.py covers the frames).
 MANIPULATION = [
-    name for name in GENERATED_DATASETS if dataset_spec(name).family == "manipspace" and not dataset_spec(name).visual
+    name for name in SUPPORTED_DATASETS if dataset_spec(name).family == "manipspace" and not dataset_spec(name).visual
 ]
 
 
@@ -40,22 +37,6 @@ def one_episode(tmp_path_factory: pytest.TempPathFactory):
     return get
 
 
-def _env_rewards(dataset_name: str, task_id: int, data: dict[str, np.ndarray]) -> np.ndarray:
-    """The reward the `-singletask` env reports for each stored state: reset to the task, put the
-    simulator in that state, step once; the env scores the state before the action (success_timing 'pre')."""
-    env = pooled_envs(singletask_name(dataset_name, task_id), 1)[0]
-    rewards = []
-    for i in range(len(data["qpos"])):
-        env.reset(seed=i)
-        state = [data[key][i].astype(np.float64) for key in ("qpos", "qvel")]
-        if "button_states" in data:
-            state.append(data["button_states"][i].copy())
-        env.unwrapped.set_state(*state)
-        _, reward, _, _, _ = env.step(np.zeros(env.action_space.shape))
-        rewards.append(reward)
-    return np.asarray(rewards, np.float32)
-
-
 # Pointmaze has its own check on oracle rollouts that reach each goal (test_ogbench_tasks.py): one generated
 # episode rarely passes the five evaluation goals.
 @pytest.mark.parametrize("dataset_name", MANIPULATION)
@@ -69,7 +50,7 @@ def test_relabelled_rewards_equal_the_singletask_env_reward_on_generated_states(
         rows = np.union1d(rng.choice(len(relabelled_all), 12, replace=False), np.argsort(relabelled_all)[-4:])
         states = {key: data[key][rows] for key in ("qpos", "qvel", "button_states") if key in data}
         np.testing.assert_array_equal(
-            relabel_rewards(dataset_name, task_id, states), _env_rewards(dataset_name, task_id, states)
+            relabel_rewards(dataset_name, task_id, states), singletask_env_rewards(dataset_name, task_id, states)
         )
         seen.update(relabelled_all[rows].tolist())
     assert len(seen) > 1, f"{dataset_name}: every checked state has the same reward, the check would be vacuous"
@@ -114,12 +95,3 @@ def test_scene_health_check_rejects_a_cube_off_the_table():
     assert not scene_episode_is_healthy(qpos)
     qpos[3, 15:17] = [-0.35, 0.07]  # inside the drawer
     assert scene_episode_is_healthy(qpos)
-
-
-def test_antmaze_is_loaded_from_official_files_not_generated(tmp_path: pathlib.Path):
-    name = "antmaze-medium-navigate-v0"
-    with pytest.raises(DatasetError, match="ant expert"):
-        generate_dataset(name, tmp_path)
-    with pytest.raises(DatasetError, match="official file") as error:
-        load_dataset(tmp_path / f"{name}.npz")
-    assert str(tmp_path / f"{name}.npz") in str(error.value)
