@@ -188,3 +188,19 @@ def test_visual_antmaze_stores_rendered_frames_of_the_same_walk(tmp_path, untrai
     assert frames["observations"].shape == (4, 64, 64, 3) and frames["observations"].dtype == np.uint8
     assert frames["observations"].std() > 0
     np.testing.assert_array_equal(frames["qpos"], states["qpos"])  # the expert reads states in both
+
+
+def test_train_expert_writes_a_loadable_expert_and_repeats_with_the_seed(tmp_path):
+    def train(name: str) -> tuple[np.ndarray, dict]:
+        record = ant_expert.train_expert(
+            tmp_path / name, num_steps=1100, seed_steps=1000, eval_episodes=1, progress=False
+        )
+        policy, saved = ant_expert.load_expert(tmp_path / name)
+        return policy(np.ones((2, ant_expert.OBS_DIM))), record | {"saved": saved}
+
+    actions, record = train("a.npz")
+    assert record["num_steps"] == 1100 and record["saved"]["eval_length"] == record["eval_length"] > 0
+    assert record["saved"]["sac_config"]["lr"] == 1e-4
+    np.testing.assert_array_equal(actions, train("b.npz")[0])
+    with pytest.raises(ValueError, match="num_steps > seed_steps"):
+        ant_expert.train_expert(tmp_path / "c.npz", num_steps=10, seed_steps=10)
