@@ -1,6 +1,6 @@
 """Trains the directional ant expert that collects antmaze data: `python -m experiments.train_expert`.
 
-SAC on `online-ant-xy-v0` for OGBench's 400k env steps by default (about 50 minutes on one CPU core);
+SAC on `online-ant-xy-v0` for OGBench's 400k env steps by default (32 minutes on the 2-core CPU machine);
 `python -m experiments.collect --env=antmaze-medium-navigate-v0` then reads it from the default path.
 """
 
