@@ -8,6 +8,8 @@ one update per step); this module does the same with `tdjepa.sac` and writes the
 
 import json
 import os
+import zipfile
+import zlib
 from collections.abc import Callable
 from pathlib import Path
 
@@ -155,6 +157,6 @@ def load_expert(path: PathLike = DEFAULT_EXPERT_PATH) -> tuple[ExpertFn, dict]:
         agent = sac.SAC(config, ACTION_DIM)
         params = {"actor": flax.traverse_util.unflatten_dict(flat, sep="/")}
         agent.act(params, np.zeros((1, OBS_DIM), np.float32))
-    except (OSError, KeyError, ValueError, TypeError) as error:
+    except (OSError, KeyError, ValueError, TypeError, zipfile.BadZipFile, zlib.error) as error:
         raise ExpertError(f"{path} is not an ant expert written by experiments.train_expert: {error}") from error
     return lambda observations: np.asarray(agent.act(params, np.asarray(observations, np.float32))), record

@@ -43,8 +43,8 @@ def collect_ant_episodes(
     workers: int,
     expert_path: PathLike,
 ) -> dict[str, np.ndarray]:
-    """Episode-layout arrays of `num_episodes` expert episodes; episode i is seeded by seed + [i]."""
-    load_expert(expert_path)  # a missing or broken expert fails here, before any process starts
+    """Episode-layout arrays of `num_episodes` expert episodes; episode i is seeded by seed + [i].
+    `generate_dataset` checks the expert file before calling this."""
     collect = functools.partial(_ant_episode, spec, noise, episode_length, str(expert_path))
     return collect_seeded_episodes(collect, num_episodes, seed, workers, f"{spec.name} {desc}" if progress else None)
 

@@ -108,6 +108,10 @@ def test_expert_file_round_trips_and_bad_files_are_refused(untrained_expert, tmp
     (tmp_path / "broken.npz").write_bytes(b"not an npz")
     with pytest.raises(DatasetError, match="broken.npz"):
         ant_expert.load_expert(tmp_path / "broken.npz")
+    whole = untrained_expert.read_bytes()
+    (tmp_path / "truncated.npz").write_bytes(whole[: len(whole) // 2])
+    with pytest.raises(DatasetError, match="truncated.npz"):
+        ant_expert.load_expert(tmp_path / "truncated.npz")
 
 
 def test_generation_without_an_expert_fails_before_writing(tmp_path):
