@@ -257,7 +257,7 @@ class LatentActorAgent:
         evaluated: see `samples_at_evaluation`)."""
         inputs = self._inputs(state, obs, self.actor_view)
         if self.flow_bc:
-            shape = (*obs.shape[:-1], state.action_dim)
+            shape = (*inputs.shape[:-1], state.action_dim)  # inputs: features for pixels, not frames
             noise = jnp.zeros(shape) if key is None else jax.random.normal(key, shape)
             return self._policy(state, state.params, inputs, z, noise)
         mean = self._policy(state, state.params, inputs, z)

@@ -88,9 +88,10 @@ def test_rollout_frame_stacks_match_the_dataset_stacking():
 
 
 @pytest.mark.parametrize("name", ["td_jepa", "fb"])
-def test_pixel_agents_train_their_trunks_and_act_on_stacked_frames(name):
+@pytest.mark.parametrize("actor_type", ["td3", "flow_bc"])
+def test_pixel_agents_train_their_trunks_and_act_on_stacked_frames(name, actor_type):
     config = agents.default_config(name)
-    config.update(TINY_PIXELS | TINY_HEADS[name] | dict(actor_hidden_dim=16))
+    config.update(TINY_PIXELS | TINY_HEADS[name] | dict(actor_hidden_dim=16, actor_type=actor_type))
     agent = agents.make(name, config)
     frames, actions, terminals = frame_episodes()
     data = make_offline_data(frames, actions, terminals, frame_stack=3)
@@ -111,6 +112,7 @@ def test_pixel_agents_train_their_trunks_and_act_on_stacked_frames(name):
     assert z.shape == (3, agent.z_dim)
     assert agent.infer_z_reward(state, obs, jnp.array([0.0, 1.0, 0.0])).shape == (agent.z_dim,)
     assert agent.act(state, obs, z).shape == (3, 5)
+    assert agent.act(state, obs, z, jax.random.PRNGKey(5)).shape == (3, 5)
     assert agent.q_value(state, obs, agent.act(state, obs, z), z).shape == (3,)
 
 
