@@ -7,7 +7,8 @@ the compiled update, the achieved FLOP/s and the model-FLOP utilisation (MFU) ag
 matmul measured in the same run; then one update per jitted call versus K per call (with the cost of a
 jitted call that does no work, the dispatch part of what K per call saves), N seeds vmapped in one
 program versus one seed, and K per call with batches drawn on the host by the prefetching sampler
-(`--host_data`) versus inside jit. Data are synthetic (walker-sized: 24-d observations, 6-d actions),
+(`--host_data`) versus inside jit, and how many updates' batches that sampler alone draws and places
+per second (the most it can feed). Data are synthetic (walker-sized: 24-d observations, 6-d actions),
 so only compute is measured.
 """
 
@@ -129,6 +130,13 @@ def bench_case(agent_name: str, size: str, peak: float, seconds: float) -> list[
         return runner["r"]
 
     ups_host = timed(run_host, seconds) * k
+    feed = {"next": 0}
+
+    def draw_only():
+        feed["next"] += k
+        return host.draw(feed["next"], k).windows
+
+    ups_feed = timed(draw_only, seconds) * k
     # N seeds with K/N updates each per call: the same updates per call as the one-seed chunk.
     n = FLAGS.num_seeds
     k_seeds = max(1, k // n)
@@ -153,6 +161,7 @@ def bench_case(agent_name: str, size: str, peak: float, seconds: float) -> list[
         f"({ups_seeds / ups_chunk_k:4.2f}x one seed's updates/s)",
         f"    host-sampled batches, {k}/call:  {ups_host:8.1f} upd/s "
         f"({ups_host / ups_chunk_k:4.2f}x sampling inside jit)",
+        f"    host sampler alone, {k}/draw:      {ups_feed:8.1f} upd/s of batches drawn and placed on the device",
     ]
 
 

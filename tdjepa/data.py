@@ -57,11 +57,20 @@ def stacked_observations(observations, starts, indices, frame_stack: int):
     index's episode concatenated on the last (channel) axis, oldest first."""
     if frame_stack == 1:
         return observations[indices]
-    lag = np.arange(frame_stack - 1, -1, -1)
-    frames = indices[:, None] - lag
-    frames = frames + (starts[indices][:, None] - frames).clip(min=0)  # never before the episode's start
-    stacked = observations[frames]  # (B, k, H, W, C)
-    stacked = stacked.transpose(0, *range(2, stacked.ndim - 1), 1, stacked.ndim - 1)  # (B, H, W, k, C)
+    return concat_frames(observations[frame_window(starts, indices, frame_stack - 1, 0)])
+
+
+def frame_window(starts, indices, before: int, after: int):
+    """(B, before + 1 + after) frame indices t − before … t + after of each index t, never before its
+    episode's start (the first frame repeats); the caller keeps t + after inside the episode."""
+    frames = indices[:, None] + np.arange(-before, after + 1)
+    return frames + (starts[indices][:, None] - frames).clip(min=0)
+
+
+def concat_frames(frames):
+    """(..., k, H, W, C) frames, oldest first, concatenated on the channel axis: (..., H, W, k·C)."""
+    k = frames.ndim - 4
+    stacked = frames.transpose(*range(k), *range(k + 1, frames.ndim - 1), k, frames.ndim - 1)
     return stacked.reshape(*stacked.shape[:-2], -1)
 
 

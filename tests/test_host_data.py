@@ -4,6 +4,7 @@ whatever the chunking and prefetching, and train like device-resident ones."""
 import jax
 import numpy as np
 
+from tdjepa.data import episode_starts, stacked_observations
 from tdjepa.host_data import HostSampler
 from tdjepa.training import compile_chunk, init_runner
 
@@ -22,6 +23,26 @@ def test_host_batches_pair_each_state_with_its_successor_in_the_same_episode():
         rows = [int(np.flatnonzero((observations == o).all(-1))[0]) for o in obs]
         assert not terminals[rows].any(), "no transition starts at an episode's last step"
         np.testing.assert_array_equal(next_obs, observations[np.array(rows) + 1])
+
+
+def test_host_frame_stacks_equal_the_device_datas_stacks_of_the_same_transitions():
+    # Frames whose every pixel holds its step number, 5-step episodes, stacks of 3: the host ships each
+    # transition's frames t-2 .. t+1 once and stacks s and s' on the device.
+    n, frame_stack = 20, 3
+    frames = np.broadcast_to(np.arange(n, dtype=np.uint8)[:, None, None, None], (n, 4, 4, 3)).copy()
+    terminals = np.zeros(n, bool)
+    terminals[4::5] = True
+    host = HostSampler(frames, np.zeros((n, 2), np.float32), terminals, 8, seed=0, frame_stack=frame_stack)
+    chunk = host.draw(0, 3)
+    assert chunk.windows.shape == (3, 8, frame_stack + 1, 4, 4, 3)
+    index = host.indices(0, 3).reshape(-1)
+    starts = episode_starts(terminals)
+    batches = chunk.batches
+    for stacked, at in ((batches.observations, index), (batches.next_observations, index + 1)):
+        expected = stacked_observations(frames, starts, at, frame_stack)
+        np.testing.assert_array_equal(np.asarray(stacked).reshape(expected.shape), expected)
+    assert (np.asarray(batches.observations)[..., 0] <= np.asarray(batches.observations)[..., 6]).all()
+    assert (index % 5 < 2).any(), "some stacks repeat their episode's first frame"
 
 
 def test_host_batches_depend_only_on_the_seed_and_the_update_index():
