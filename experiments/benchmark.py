@@ -1,6 +1,6 @@
 """Throughput of the jitted TD-JEPA and FB updates next to this machine's fp32 matmul FLOP/s.
 
-    python -m experiments.benchmark [--sizes=paper,small] [--agents=td_jepa,fb] [--seconds=5]
+    python -m experiments.benchmark [--sizes=paper,small[,pixels]] [--agents=td_jepa,fb] [--seconds=5]
 
 For each agent and size it prints updates/s, the update's FLOPs as counted by XLA's cost analysis of
 the compiled update, the achieved FLOP/s and the model-FLOP utilisation (MFU) against a large fp32
@@ -9,7 +9,8 @@ jitted call that does no work, the dispatch part of what K per call saves), N se
 program versus one seed, and K per call with batches drawn on the host by the prefetching sampler
 (`--host_data`) versus inside jit, and how many updates' batches that sampler alone draws and places
 per second (the most it can feed). Data are synthetic (walker-sized: 24-d observations, 6-d actions),
-so only compute is measured.
+so only compute is measured; the `pixels` size (not run by default: slow on a CPU) is the paper's OGBench
+pixel preset on random 64×64×3 uint8 frames stacked by 3, where the host sampler moves the most bytes.
 """
 
 import resource
@@ -28,7 +29,10 @@ from tdjepa.host_data import HostSampler
 from tdjepa.training import OfflineSource, compile_chunk, init_runner, init_runners
 
 flags.DEFINE_list("agents", ["td_jepa", "fb"], "Agents to benchmark.")
-flags.DEFINE_list("sizes", ["paper", "small"], "Sizes: paper (DMC proprio: batch 1024, width 1024) and small.")
+SIZES = ("paper", "small", "pixels")
+flags.DEFINE_list(
+    "sizes", ["paper", "small"], "Sizes: paper (DMC proprio: batch 1024, width 1024), small, pixels (OGBench pixels)."
+)
 flags.DEFINE_float("seconds", 5.0, "Measuring time per case.")
 flags.DEFINE_integer("updates_per_call", 0, "K for the K-updates-per-call case (0: 10 at paper size, 100 small).")
 flags.DEFINE_integer("num_seeds", 4, "N for the vmapped-seeds case.")
@@ -36,6 +40,7 @@ flags.DEFINE_integer("matmul_size", 2048, "Side of the square fp32 matmul that m
 FLAGS = flags.FLAGS
 
 OBS_DIM, ACTION_DIM = 24, 6
+FRAME_SHAPE = (64, 64, 3)
 # The paper's DMC-proprio sizes (preset paper_dmc), and a CPU-sized variant of the same networks.
 SMALL = {
     "td_jepa": dict(batch_size=256, predictor_hidden_dim=256, actor_hidden_dim=256, psi_hidden_dim=256),
@@ -43,7 +48,7 @@ SMALL = {
 }
 # A paper-size update takes a good fraction of a second on a CPU, so fewer updates per call keep each
 # measured call short; the small size needs many to show the per-call overhead it amortises.
-UPDATES_PER_CALL = {"paper": 10, "small": 100}
+UPDATES_PER_CALL = {"paper": 10, "small": 100, "pixels": 10}
 
 
 def timed(fn: Callable[[], object], seconds: float) -> float:
@@ -74,7 +79,7 @@ def xla_flops(compiled) -> float:
 
 
 def build(agent_name: str, size: str):
-    config = agent_config(agent_name, "paper_dmc")
+    config = agent_config(agent_name, "paper_ogbench_pixels" if size == "pixels" else "paper_dmc")
     if size == "small":
         config.update(SMALL[agent_name])
     agent = agents.make(agent_name, config)
@@ -82,13 +87,14 @@ def build(agent_name: str, size: str):
     n = 100_000
     terminals = np.zeros(n, bool)
     terminals[999::1000] = True
-    arrays = (
-        rng.normal(size=(n, OBS_DIM)).astype(np.float32),
-        rng.uniform(-1, 1, (n, ACTION_DIM)).astype(np.float32),
-        terminals,
-    )
-    host = HostSampler(*arrays, batch_size=config.batch_size, seed=0)
-    return agent, OfflineSource(make_offline_data(*arrays), config.batch_size), host
+    if size == "pixels":
+        observations = rng.integers(0, 256, (n, *FRAME_SHAPE), dtype=np.uint8)
+    else:
+        observations = rng.normal(size=(n, OBS_DIM)).astype(np.float32)
+    arrays = (observations, rng.uniform(-1, 1, (n, ACTION_DIM)).astype(np.float32), terminals)
+    k = config.frame_stack
+    host = HostSampler(*arrays, batch_size=config.batch_size, seed=0, frame_stack=k)
+    return agent, OfflineSource(make_offline_data(*arrays, frame_stack=k), config.batch_size), host
 
 
 def bench_case(agent_name: str, size: str, peak: float, seconds: float) -> list[str]:
@@ -108,7 +114,8 @@ def bench_case(agent_name: str, size: str, peak: float, seconds: float) -> list[
     ups_single = timed(one_update, seconds)
     k = FLAGS.updates_per_call or UPDATES_PER_CALL[size]
     runner = {"r": init_runner(agent, 0, example)}
-    chunk_k, chunk_1 = compile_chunk(agent.update, k), compile_chunk(agent.update, 1)
+    unroll = agent.pixels and jax.default_backend() == "cpu"  # as experiments.train does (jax#12868)
+    chunk_k, chunk_1 = compile_chunk(agent.update, k, unroll=unroll), compile_chunk(agent.update, 1)
 
     def call(chunk):
         def run():
@@ -141,7 +148,7 @@ def bench_case(agent_name: str, size: str, peak: float, seconds: float) -> list[
     n = FLAGS.num_seeds
     k_seeds = max(1, k // n)
     seeds = {"r": init_runners(agent, list(range(n)), example)}
-    chunk_seeds = compile_chunk(agent.update, k_seeds, num_seeds=n)
+    chunk_seeds = compile_chunk(agent.update, k_seeds, num_seeds=n, unroll=unroll)
 
     def run_seeds():
         seeds["r"], _ = chunk_seeds(seeds["r"], source)
@@ -169,8 +176,8 @@ def main(argv: list[str]) -> None:
     if len(argv) > 1:
         raise app.UsageError(f"unexpected arguments: {argv[1:]}")
     for size in FLAGS.sizes:
-        if size not in ("paper", "small"):
-            raise app.UsageError(f"--sizes: unknown size {size!r}; accepted values: paper, small")
+        if size not in SIZES:
+            raise app.UsageError(f"--sizes: unknown size {size!r}; accepted values: {', '.join(SIZES)}")
     for name in FLAGS.agents:
         if name not in agents.NAMES:
             raise app.UsageError(f"--agents: unknown agent {name!r}; accepted values: {', '.join(agents.NAMES)}")

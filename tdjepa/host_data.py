@@ -3,8 +3,9 @@
 Batches are drawn with numpy on the host, one chunk at a time, and handed to the jitted chunk as its
 input; a background thread draws and transfers the next chunk's batches while the current chunk runs.
 With frame stacking, each transition travels as its k + 1 frames t − k + 1 … t + 1, once, and s and s' are
-stacked from them on the device: a third of the bytes of two stacks, and the strided stacking copy (the
-host's slowest step) runs on the device. On an H200 the previous layout fed only 12.6 pixel updates/s.
+stacked from them on the device: 4 frames instead of 6 for k = 3, and the strided stacking copy (the
+host's slowest step) runs on the device. On an H200 two host-stacked frame stacks fed 12.6 pixel
+updates/s, these windows 162.8.
 The batch of update u depends only on (seed, u), so a resumed run draws exactly what an uninterrupted one
 would, however the updates are split into chunks.
 """
