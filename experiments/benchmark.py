@@ -34,7 +34,9 @@ flags.DEFINE_list(
     "sizes", ["paper", "small"], "Sizes: paper (DMC proprio: batch 1024, width 1024), small, pixels (OGBench pixels)."
 )
 flags.DEFINE_float("seconds", 5.0, "Measuring time per case.")
-flags.DEFINE_integer("updates_per_call", 0, "K for the K-updates-per-call case (0: 10 at paper size, 100 small).")
+flags.DEFINE_integer(
+    "updates_per_call", 0, "K for the K-updates-per-call case (0: 10 at paper and pixels sizes, 100 small)."
+)
 flags.DEFINE_integer("num_seeds", 4, "N for the vmapped-seeds case.")
 flags.DEFINE_integer("matmul_size", 2048, "Side of the square fp32 matmul that measures peak FLOP/s.")
 FLAGS = flags.FLAGS

@@ -69,8 +69,8 @@ def frame_window(starts, indices, before: int, after: int):
 
 def concat_frames(frames):
     """(..., k, H, W, C) frames, oldest first, concatenated on the channel axis: (..., H, W, k·C)."""
-    k = frames.ndim - 4
-    stacked = frames.transpose(*range(k), *range(k + 1, frames.ndim - 1), k, frames.ndim - 1)
+    axis = frames.ndim - 4  # the frame axis, moved between W and C
+    stacked = frames.transpose(*range(axis), *range(axis + 1, frames.ndim - 1), axis, frames.ndim - 1)
     return stacked.reshape(*stacked.shape[:-2], -1)
 
 
