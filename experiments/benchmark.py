@@ -117,7 +117,7 @@ def bench_case(agent_name: str, size: str, peak: float, seconds: float) -> list[
     k = FLAGS.updates_per_call or UPDATES_PER_CALL[size]
     runner = {"r": init_runner(agent, 0, example)}
     unroll = agent.pixels and jax.default_backend() == "cpu"  # as experiments.train does (jax#12868)
-    chunk_k, chunk_1 = compile_chunk(agent.update, k, unroll=unroll), compile_chunk(agent.update, 1)
+    chunk_k, chunk_1 = (compile_chunk(agent.update, n, unroll=unroll) for n in (k, 1))
 
     def call(chunk):
         def run():

@@ -98,12 +98,22 @@ def test_vmapped_seeds_equal_single_seed_runs(name):
     assert not np.allclose(jax.tree.leaves(seed_slice(stacked, 0))[0], jax.tree.leaves(seed_slice(stacked, 1))[0])
 
 
-def test_unrolled_chunk_equals_the_scanned_chunk():
+@pytest.mark.parametrize("num_updates", [1, 3])
+def test_unrolled_chunk_equals_the_scanned_chunk_and_holds_no_loop(num_updates):
     agent, data, source = setup("td_jepa")
     example = sample_batch(data, jax.random.PRNGKey(0), 2)
-    scanned, _ = compile_chunk(agent.update, 3)(init_runner(agent, 0, example), source)
-    unrolled, _ = compile_chunk(agent.update, 3, unroll=True)(init_runner(agent, 0, example), source)
+    scanned, scanned_metrics = compile_chunk(agent.update, num_updates)(init_runner(agent, 0, example), source)
+    unrolled_chunk = compile_chunk(agent.update, num_updates, unroll=True)
+    unrolled, metrics = unrolled_chunk(init_runner(agent, 0, example), source)
     assert_trees_close(scanned.agent.params, unrolled.agent.params)
+    assert_trees_close(scanned_metrics, metrics)
+
+    # The point of unrolling (XLA:CPU's slow convolutions inside loops): the chunk's loop over updates is
+    # gone, also for one update (the update itself holds loops of its own, in both).
+    def loops(chunk) -> int:
+        return chunk.lower(init_runner(agent, 0, example), source).as_text().count("stablehlo.while")
+
+    assert loops(unrolled_chunk) == loops(compile_chunk(agent.update, num_updates)) - 1
 
 
 @pytest.mark.parametrize("name", AGENTS)
