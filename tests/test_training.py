@@ -99,7 +99,7 @@ def test_vmapped_seeds_equal_single_seed_runs(name):
 
 
 @pytest.mark.parametrize("num_updates", [1, 3])
-def test_unrolled_chunk_equals_the_scanned_chunk_and_holds_no_loop(num_updates):
+def test_unrolled_chunk_equals_the_scanned_chunk_and_drops_its_loop_over_updates(num_updates):
     agent, data, source = setup("td_jepa")
     example = sample_batch(data, jax.random.PRNGKey(0), 2)
     scanned, scanned_metrics = compile_chunk(agent.update, num_updates)(init_runner(agent, 0, example), source)
