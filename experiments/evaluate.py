@@ -9,8 +9,8 @@ from pathlib import Path
 from absl import app, flags, logging
 
 from experiments import report
-from experiments.runs import build_run, load_dataset
-from experiments.zero_shot import evaluate_random, evaluate_zero_shot
+from experiments.runs import build_run, load_dataset, saved_agent_config
+from experiments.zero_shot import evaluate_behavior, evaluate_random, evaluate_zero_shot
 from tdjepa.checkpoints import Checkpointer
 from tdjepa.training import seed_slice
 
@@ -20,6 +20,12 @@ flags.DEFINE_string("dataset_dir", None, "Folder with OGBench npz files (default
 flags.DEFINE_integer("eval_episodes", 10, "Episodes per task.")
 flags.DEFINE_integer("inference_samples", 10_000, "Relabelled transitions for reward inference.")
 flags.DEFINE_bool("random_baseline", False, "Also evaluate the uniform random policy on the same tasks.")
+flags.DEFINE_bool(
+    "behavior_baseline",
+    False,
+    "Also evaluate the run's BC flow, the z-free behaviour policy its flow-BC actor is distilled from, on the "
+    "same tasks (first seed).",
+)
 flags.mark_flag_as_required("workdir")
 FLAGS = flags.FLAGS
 
@@ -37,6 +43,9 @@ def main(argv: list[str]) -> None:
     if step not in steps:
         raise app.UsageError(f"--step={step}: no checkpoint at that step in {workdir}; available: {steps}")
     config = checkpointer.config(step)
+    actor_type = saved_agent_config(config)["actor_type"]
+    if FLAGS.behavior_baseline and actor_type != "flow_bc":
+        raise app.UsageError(f"--behavior_baseline needs a flow-BC run; {workdir} has actor_type={actor_type!r}")
     dataset = load_dataset(config["env"], FLAGS.dataset_dir, generate_if_missing=False)
     agent, _, template = build_run(config, dataset, host_data=True)  # no device copy of the dataset
     runners = checkpointer.restore(step, template)
@@ -58,11 +67,17 @@ def main(argv: list[str]) -> None:
     if FLAGS.random_baseline:
         random_rows = evaluate_random(config["env"], dataset["actions"].shape[-1], num_episodes=FLAGS.eval_episodes)
         extra["random_policy"] = report.summary("random", config["env"], 0, [random_rows], [0], {})
+    if FLAGS.behavior_baseline:
+        rows = evaluate_behavior(
+            agent, seed_slice(runners.agent, 0), config["env"], num_episodes=FLAGS.eval_episodes, seed=seeds[0]
+        )
+        extra["behavior_policy"] = report.summary("bc_flow", config["env"], step, [rows], seeds[:1], {})
     result = report.summary(config["agent"], config["env"], step, per_seed, seeds, extra)
     report.write_results(workdir, result)
     print(report.format_table(result))
-    if FLAGS.random_baseline:
-        print(report.format_table(extra["random_policy"]))
+    for baseline in ("random_policy", "behavior_policy"):
+        if baseline in extra:
+            print(report.format_table(extra[baseline]))
     print(f"wrote {workdir / 'eval.json'} and {workdir / 'eval.png'}")
 
 

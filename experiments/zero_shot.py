@@ -32,18 +32,30 @@ def make_policy(agent, state, z: jnp.ndarray, num_envs: int, seed: int = 0) -> C
 
     Agents whose `samples_at_evaluation` is true (flow-BC actors) get a fresh key, derived from seed,
     at every call; the others act deterministically."""
-    act = jax.jit(agent.act)
     zs = jnp.broadcast_to(z, (num_envs, z.shape[-1]))
-    keys = {"next": jax.random.PRNGKey(seed)} if getattr(agent, "samples_at_evaluation", False) else None
+    if getattr(agent, "samples_at_evaluation", False):
+        return _batched_policy(jax.jit(lambda s, obs, key: agent.act(s, obs, zs, key)), state, num_envs, seed)
+    return _batched_policy(jax.jit(lambda s, obs: agent.act(s, obs, zs)), state, num_envs, None)
+
+
+def make_behavior_policy(agent, state, num_envs: int, seed: int = 0) -> Callable[[np.ndarray], np.ndarray]:
+    """The batched numpy policy of a flow-BC agent's BC flow (no z), a fresh key derived from seed per call."""
+    return _batched_policy(jax.jit(agent.act_behavior), state, num_envs, seed)
+
+
+def _batched_policy(act: Callable, state, num_envs: int, seed: int | None) -> Callable[[np.ndarray], np.ndarray]:
+    """numpy observations -> numpy actions of act(state, obs[, key]), padded to num_envs rows; a fresh key
+    per call, split from PRNGKey(seed), unless seed is None."""
+    keys = None if seed is None else {"next": jax.random.PRNGKey(seed)}
 
     def policy(obs: np.ndarray) -> np.ndarray:
         n = obs.shape[0]
         padded = np.zeros((num_envs, *obs.shape[1:]), obs.dtype)
         padded[:n] = obs
         if keys is None:
-            return np.asarray(act(state, padded, zs))[:n]
+            return np.asarray(act(state, padded))[:n]
         keys["next"], key = jax.random.split(keys["next"])
-        return np.asarray(act(state, padded, zs, key))[:n]
+        return np.asarray(act(state, padded, key))[:n]
 
     return policy
 
@@ -95,11 +107,28 @@ def _network_dtype(observations: np.ndarray) -> np.ndarray:
 
 def evaluate_random(dataset_name: str, action_dim: int, *, num_episodes: int = 10, seed: int = 0) -> list[dict]:
     """The uniform random policy on the same tasks: the floor every agent is compared with."""
+    return _evaluate_task_free(dataset_name, lambda: ogb.random_policy(action_dim, seed), num_episodes, seed, 1)
+
+
+def evaluate_behavior(agent, state, dataset_name: str, *, num_episodes: int = 10, seed: int = 0) -> list[dict]:
+    """A flow-BC agent's BC flow, which ignores the task, on the same tasks: what cloning the data alone
+    achieves, the reference point for what steering by z adds."""
+    frame_stack = agent.config.frame_stack
+    return _evaluate_task_free(
+        dataset_name, lambda: make_behavior_policy(agent, state, num_episodes, seed), num_episodes, seed, frame_stack
+    )
+
+
+def _evaluate_task_free(
+    dataset_name: str, new_policy: Callable[[], Callable], num_episodes: int, seed: int, frame_stack: int
+) -> list[dict]:
+    """Rows of every goal and reward task for a policy that ignores the task, started afresh per task."""
     results = []
     for mode in ("goal", "reward"):
         for task_id in range(1, ogb.NUM_TASKS + 1):
-            policy = ogb.random_policy(action_dim, seed)
-            out = ogb.evaluate(dataset_name, policy, mode, task_id, num_episodes=num_episodes, seed=seed)
+            out = ogb.evaluate(
+                dataset_name, new_policy(), mode, task_id, num_episodes=num_episodes, seed=seed, frame_stack=frame_stack
+            )
             results.append(_row(f"task{task_id}", mode, out))
     return results
 

@@ -265,6 +265,20 @@ class LatentActorAgent:
             return mean
         return noisy_action(key, mean, self.config.actor_std, self.config.actor_noise_clip)
 
+    def act_behavior(self, state: AgentState, obs: jnp.ndarray, key: jax.Array) -> jnp.ndarray:
+        """The BC flow's action a_flow(s, ξ), ξ ~ N(0, I): the z-free behaviour policy the flow-BC actor is
+        distilled from; evaluated beside π(s, z, ξ), it shows what steering by z adds to cloning."""
+        if not self.flow_bc:
+            raise ValueError(f"act_behavior needs config.actor_type='flow_bc', got {self.config.actor_type!r}")
+        inputs = self._actor_input(state.params, self._inputs(state, obs, self.actor_view))
+        velocity = self._velocity(state.action_dim)
+        noise = jax.random.normal(key, (*inputs.shape[:-1], state.action_dim))
+        return flow_actions(
+            lambda x, t: velocity.apply({"params": state.params["actor_flow"]}, inputs, x, t),
+            noise,
+            self.config.flow_steps,
+        )
+
     def sample_z(self, key: jax.Array, n: int) -> jnp.ndarray:
         """n latents from the prior, uniform on the √d sphere."""
         return sample_sphere(key, n, self.z_dim)

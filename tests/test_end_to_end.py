@@ -72,13 +72,21 @@ def test_train_then_evaluate_writes_results(tmp_path, dataset_dir):
     assert (workdir / "eval.png").stat().st_size > 0
     assert "goal    task1" in out.stdout
     host = tmp_path / "host"
-    out = run("train", *train_args(host, dataset_dir, "--num_steps=10", "--host_data", "--eval_episodes=1"))
+    flow_bc = ["--config.actor_type=flow_bc", "--config.bc_coeff=3.0"]
+    out = run("train", *train_args(host, dataset_dir, "--num_steps=10", "--host_data", *flow_bc))
     assert "mean success: goal" in out.stdout and (host / "checkpoints" / "10").exists()
+    evaluate_args = [f"--workdir={host}", f"--dataset_dir={dataset_dir}", "--eval_episodes=1"]
+    out = run("evaluate", *evaluate_args, "--behavior_baseline")
+    baseline = json.loads((host / "eval.json").read_text())["behavior_policy"]
+    assert baseline["agent"] == "bc_flow" and len(baseline["tasks"]) == 10
+    assert "agent=bc_flow" in out.stdout
 
 
 def test_changed_config_is_refused_and_bad_flags_are_named(tmp_path, dataset_dir):
     workdir = tmp_path / "run"
     run("train", *train_args(workdir, dataset_dir, "--num_steps=10"))
+    out = run("evaluate", f"--workdir={workdir}", "--behavior_baseline", check=False)
+    assert out.returncode != 0 and "--behavior_baseline needs a flow-BC run" in out.stderr
     out = run("train", *train_args(workdir, dataset_dir, "--num_steps=10", "--config.lr_phi=0.5"), check=False)
     assert out.returncode != 0 and "config.lr_phi" in out.stderr and "--restart" in out.stderr
     out = run("train", *train_args(workdir, dataset_dir, "--agent=nope"), check=False)

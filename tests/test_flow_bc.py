@@ -60,6 +60,8 @@ def test_flow_bc_agents_train_the_velocity_field_and_act_deterministically_witho
     # Actions a deterministic function of the state: the BC flow can fit them exactly.
     batch = batch.replace(actions=jnp.tanh(3.0 * batch.observations[:, :2]))
     state = agent.init(jax.random.PRNGKey(1), batch)
+    initial = agent.act_behavior(state, batch.observations, jax.random.PRNGKey(6))
+    behavior_error = [np.abs(initial - batch.actions).mean()]
     update = jax.jit(agent.update)
     losses = []
     for i in range(100):  # the flow loss falls from ~1.3 to ~0.3 on this batch (td_jepa)
@@ -71,6 +73,20 @@ def test_flow_bc_agents_train_the_velocity_field_and_act_deterministically_witho
     noisy = [agent.act(state, batch.observations, z, jax.random.PRNGKey(k)) for k in (4, 5)]
     assert not np.allclose(noisy[0], noisy[1])
     assert np.abs(np.asarray(noisy[0])).max() <= 1.0
+    # The BC flow alone (no z) moves towards the data's actions, repeats with its key and varies across keys.
+    behavior = [agent.act_behavior(state, batch.observations, jax.random.PRNGKey(k)) for k in (6, 6, 7)]
+    behavior_error.append(np.abs(behavior[0] - batch.actions).mean())
+    assert behavior_error[1] < 0.5 * behavior_error[0]
+    np.testing.assert_array_equal(behavior[0], behavior[1])
+    assert not np.allclose(behavior[0], behavior[2])
+
+
+def test_only_flow_bc_agents_have_a_behavior_flow():
+    agent = tiny_agent("td_jepa")
+    batch = sample_batch(random_data(), jax.random.PRNGKey(0), 4)
+    state = agent.init(jax.random.PRNGKey(1), batch)
+    with pytest.raises(ValueError, match="actor_type='flow_bc'"):
+        agent.act_behavior(state, batch.observations, jax.random.PRNGKey(2))
 
 
 def test_unknown_actor_type_is_refused():
