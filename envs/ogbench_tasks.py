@@ -5,7 +5,10 @@ reward mode runs the `-singletask-task{N}` env (reward success - 1 of the state 
 termination there). Both stop at the registered 1000-step time limit.
 """
 
+import contextlib
 import functools
+import inspect
+from collections.abc import Iterator
 from typing import Literal
 
 import gymnasium
@@ -126,8 +129,7 @@ def _goal_observations(dataset_name: str) -> np.ndarray:
     env = pooled_envs(dataset_name, 1, **_goal_env_kwargs(dataset_name))[0]
     goals = []
     for task_id in range(1, NUM_TASKS + 1):
-        with seeded_global_numpy(task_id):
-            _, info = env.reset(seed=task_id, options={"task_id": task_id, "render_goal": False})
+        _, info = _seeded_reset(env, task_id, {"task_id": task_id, "render_goal": False})
         goals.append(_stored(info["goal"]))
     return np.stack(goals)
 
@@ -149,10 +151,36 @@ def _task_envs(dataset_name: str, mode: str, task_id: int, count: int) -> tuple[
 
 
 def _reset(env: gymnasium.Env, seed: int, options: dict[str, object]) -> np.ndarray:
-    """Seeds the env and numpy's global RNG (OGBench's start-position noise) so episodes are reproducible."""
-    with seeded_global_numpy(seed):
-        ob, _ = env.reset(seed=seed, options=options)
-    return _stored(ob)
+    return _stored(_seeded_reset(env, seed, options)[0])
+
+
+def _seeded_reset(env: gymnasium.Env, seed: int, options: dict[str, object]) -> tuple[np.ndarray, dict]:
+    """env.reset with every RNG it draws from seeded, so episodes and goals are reproducible: the env's own,
+    numpy's global one (OGBench's start-position noise) and the action space's, whose random actions
+    OGBench's task resets take from the goal state before recording the goal observation (unseeded, the
+    arm of a cube goal or the legs of an ant goal differed from one process to the next)."""
+    with seeded_global_numpy(seed), _seeded_action_space(env, seed):
+        return env.reset(seed=seed, options=options)
+
+
+@contextlib.contextmanager
+def _seeded_action_space(env: gymnasium.Env, seed: int) -> Iterator[None]:
+    """env's action space seeded with seed. OGBench's manipulation envs build a new, unseeded Box at each
+    `action_space` access, so inside the block their class returns one seeded Box instead."""
+    space = env.action_space
+    space.seed(seed)
+    owner = type(env.unwrapped)
+    rebuilds = isinstance(inspect.getattr_static(owner, "action_space", None), property)
+    own = owner.__dict__.get("action_space")
+    if rebuilds:
+        owner.action_space = property(lambda _: space)
+    try:
+        yield
+    finally:
+        if rebuilds and own is None:
+            del owner.action_space
+        elif rebuilds:
+            owner.action_space = own
 
 
 def _stored(observation: np.ndarray) -> np.ndarray:

@@ -29,6 +29,19 @@ def test_goal_observations_are_the_task_goal_cells(dataset_name):
         np.testing.assert_array_equal(goal, task["goal_xy"])
 
 
+@pytest.mark.parametrize("dataset_name", ["cube-single-play-v0", "antmaze-medium-navigate-v0"])
+def test_goal_observations_repeat(dataset_name):
+    """OGBench takes random actions at the goal before recording a cube or ant goal observation; they are
+    seeded, so z from a goal is the same in every process (unseeded, the arm and legs changed each time)."""
+    ogbench_tasks._goal_observations.cache_clear()
+    first = goal_observations(dataset_name)
+    ogbench_tasks._goal_observations.cache_clear()
+    np.testing.assert_array_equal(goal_observations(dataset_name), first)
+    # The class of the manipulation envs keeps its own action_space afterwards: a fresh Box each access.
+    env = ogbench_tasks.pooled_envs(dataset_name, 1)[0]
+    assert env.unwrapped.action_space is not env.unwrapped.action_space or "antmaze" in dataset_name
+
+
 @pytest.mark.parametrize("task_id", range(1, NUM_TASKS + 1))
 def test_relabelled_rewards_equal_the_singletask_env_rewards(task_id):
     env = ogbench.make_env_and_datasets(
