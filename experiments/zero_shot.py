@@ -32,20 +32,21 @@ def make_policy(agent, state, z: jnp.ndarray, num_envs: int, seed: int = 0) -> C
 
     Agents whose `samples_at_evaluation` is true (flow-BC actors) get a fresh key, derived from seed,
     at every call; the others act deterministically."""
+    act = jax.jit(agent.act)
     zs = jnp.broadcast_to(z, (num_envs, z.shape[-1]))
-    if getattr(agent, "samples_at_evaluation", False):
-        return _batched_policy(jax.jit(lambda s, obs, key: agent.act(s, obs, zs, key)), state, num_envs, seed)
-    return _batched_policy(jax.jit(lambda s, obs: agent.act(s, obs, zs)), state, num_envs, None)
+    stochastic = getattr(agent, "samples_at_evaluation", False)
+    return _batched_policy(lambda obs, *key: act(state, obs, zs, *key), num_envs, seed if stochastic else None)
 
 
 def make_behavior_policy(agent, state, num_envs: int, seed: int = 0) -> Callable[[np.ndarray], np.ndarray]:
     """The batched numpy policy of a flow-BC agent's BC flow (no z), a fresh key derived from seed per call."""
-    return _batched_policy(jax.jit(agent.act_behavior), state, num_envs, seed)
+    act = jax.jit(agent.act_behavior)
+    return _batched_policy(lambda obs, key: act(state, obs, key), num_envs, seed)
 
 
-def _batched_policy(act: Callable, state, num_envs: int, seed: int | None) -> Callable[[np.ndarray], np.ndarray]:
-    """numpy observations -> numpy actions of act(state, obs[, key]), padded to num_envs rows; a fresh key
-    per call, split from PRNGKey(seed), unless seed is None."""
+def _batched_policy(act: Callable, num_envs: int, seed: int | None) -> Callable[[np.ndarray], np.ndarray]:
+    """numpy observations -> numpy actions of act(obs[, key]), padded to num_envs rows; a fresh key per
+    call, split from PRNGKey(seed), unless seed is None."""
     keys = None if seed is None else {"next": jax.random.PRNGKey(seed)}
 
     def policy(obs: np.ndarray) -> np.ndarray:
@@ -53,9 +54,9 @@ def _batched_policy(act: Callable, state, num_envs: int, seed: int | None) -> Ca
         padded = np.zeros((num_envs, *obs.shape[1:]), obs.dtype)
         padded[:n] = obs
         if keys is None:
-            return np.asarray(act(state, padded))[:n]
+            return np.asarray(act(padded))[:n]
         keys["next"], key = jax.random.split(keys["next"])
-        return np.asarray(act(state, padded, key))[:n]
+        return np.asarray(act(padded, key))[:n]
 
     return policy
 
