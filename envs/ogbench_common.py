@@ -128,12 +128,12 @@ def pooled_envs(name: str, count: int, **env_kwargs: object) -> list[gymnasium.E
     return pool[:count]
 
 
-def release_pooled_envs() -> None:
-    """Closes and forgets every pooled env (manipulation envs hold ~160 MB each, visual ones more)."""
-    for pool in _ENV_POOL.values():
-        for env in pool:
+def release_pooled_envs(name: str | None = None) -> None:
+    """Closes and forgets the pooled envs of env `name`, or every pooled env (manipulation envs hold
+    ~160 MB each, visual ones ~600 MB)."""
+    for key in [key for key in _ENV_POOL if name is None or key[0] == name]:
+        for env in _ENV_POOL.pop(key):
             env.close()
-    _ENV_POOL.clear()
 
 
 def collect_seeded_episodes(

@@ -8,6 +8,7 @@ import pytest
 
 import agents
 from envs import ogbench as ogb
+from envs import ogbench_common
 from envs.ogbench_tasks import stack_frames
 from experiments.zero_shot import inference_samples
 from tdjepa.data import episode_starts, gather_batch, make_offline_data, sample_batch, stacked_observations
@@ -158,6 +159,8 @@ def test_visual_rollouts_feed_the_policy_stacks_of_the_last_three_frames():
         return np.zeros((len(observations), 5), np.float32)
 
     ogb.evaluate(VISUAL, policy, "reward", 1, num_episodes=1, frame_stack=3)
+    # The task's visual env (~600 MB) is closed after its episodes rather than kept in the pool.
+    assert not [key for key in ogbench_common._ENV_POOL if key[0] == ogbench_common.singletask_name(VISUAL, 1)]
     assert seen[0].shape == (64, 64, 9) and seen[0].dtype == np.uint8
     first = seen[0][..., :3]
     assert np.array_equal(seen[0], np.concatenate([first] * 3, -1)), "a reset repeats its frame"
