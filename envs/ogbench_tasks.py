@@ -156,6 +156,7 @@ def _task_envs(dataset_name: str, mode: str, task_id: int, count: int) -> tuple[
 
 
 def _reset(env: gymnasium.Env, seed: int, options: dict[str, object]) -> np.ndarray:
+    """The first observation of a seeded reset, in its dataset dtype."""
     return _stored(_seeded_reset(env, seed, options)[0])
 
 
