@@ -37,9 +37,11 @@ def test_goal_observations_repeat(dataset_name):
     first = goal_observations(dataset_name)
     ogbench_tasks._goal_observations.cache_clear()
     np.testing.assert_array_equal(goal_observations(dataset_name), first)
-    # The class of the manipulation envs keeps its own action_space afterwards: a fresh Box each access.
-    env = ogbench_tasks.pooled_envs(dataset_name, 1)[0]
-    assert env.unwrapped.action_space is not env.unwrapped.action_space or "antmaze" in dataset_name
+    if dataset_name.startswith("cube"):
+        # The seeding swaps the manipulation env class's action_space only during the reset: afterwards the
+        # class builds a fresh Box at each access again.
+        env = ogbench_tasks.pooled_envs(dataset_name, 1)[0]
+        assert env.unwrapped.action_space is not env.unwrapped.action_space
 
 
 @pytest.mark.parametrize("task_id", range(1, NUM_TASKS + 1))
