@@ -4,6 +4,8 @@ import concurrent.futures
 import contextlib
 import dataclasses
 import multiprocessing
+import os
+import tempfile
 from collections.abc import Callable, Iterator
 
 import gymnasium
@@ -121,11 +123,34 @@ def singletask_name(dataset_name: str, task_id: int) -> str:
 
 
 def pooled_envs(name: str, count: int, **env_kwargs: object) -> list[gymnasium.Env]:
-    """`count` envs from OGBench's own factory, reused across calls: each build leaks a file descriptor."""
+    """`count` envs from OGBench's own factory, reused across calls (a manipulation env takes seconds to build)."""
     pool = _ENV_POOL.setdefault((name, tuple(sorted(env_kwargs.items()))), [])
     while len(pool) < count:
-        pool.append(ogbench.make_env_and_datasets(name, env_only=True, **env_kwargs))
+        with _temp_files_removed():
+            pool.append(ogbench.make_env_and_datasets(name, env_only=True, **env_kwargs))
     return pool[:count]
+
+
+@contextlib.contextmanager
+def _temp_files_removed() -> Iterator[None]:
+    """Closes and deletes the files `tempfile.mkstemp` makes inside the block. OGBench's maze envs write their
+    XML with it and keep neither the descriptor nor the file, which MuJoCo no longer needs once the env is
+    built: without this every maze env left an open descriptor and a file in the temp directory."""
+    made = []
+    mkstemp = tempfile.mkstemp
+
+    def tracked_mkstemp(*args, **kwargs) -> tuple[int, str]:
+        made.append(mkstemp(*args, **kwargs))
+        return made[-1]
+
+    tempfile.mkstemp = tracked_mkstemp
+    try:
+        yield
+    finally:
+        tempfile.mkstemp = mkstemp
+        for descriptor, path in made:
+            os.close(descriptor)
+            os.remove(path)
 
 
 def release_pooled_envs(name: str | None = None) -> None:

@@ -76,8 +76,7 @@ def evaluate(
     ]
     if mode == "reward" and dataset_spec(dataset_name).visual:
         # Each task has its own singletask env; kept, every visual one stays resident (a cpu_pixels run's RSS
-        # grew by ~0.6 GB per reward task). It is rebuilt at the next evaluation, leaking the one file
-        # descriptor per build that pooling avoids for the other envs.
+        # grew by ~0.6 GB per reward task). It is rebuilt at the next evaluation.
         release_pooled_envs(singletask_name(dataset_name, task_id))
     returns, lengths, successes = (np.concatenate(parts) for parts in zip(*waves, strict=True))
     return {"success": float(successes.mean()), "return": float(returns.mean()), "episode_lengths": lengths}

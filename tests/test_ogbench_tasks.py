@@ -1,5 +1,8 @@
 """Zero-shot OGBench tasks: goal observations, relabelled rewards and batched evaluation."""
 
+import os
+import tempfile
+
 import numpy as np
 import ogbench
 import pytest
@@ -14,6 +17,7 @@ from envs.ogbench import (
     random_policy,
     relabel_rewards,
 )
+from envs.ogbench_common import pooled_envs, release_pooled_envs
 from envs.ogbench_pointmaze import oracle_direction
 
 MEDIUM = "pointmaze-medium-navigate-v0"
@@ -138,3 +142,15 @@ def test_episodes_run_in_waves_give_the_same_results_as_all_at_once(monkeypatch)
     assert max(batch_sizes) == 2
     np.testing.assert_array_equal(together["episode_lengths"], in_waves["episode_lengths"])
     assert together["return"] == in_waves["return"] and together["success"] == in_waves["success"]
+
+
+def test_building_maze_envs_leaves_no_descriptor_or_temp_file(tmp_path, monkeypatch):
+    monkeypatch.setattr(tempfile, "tempdir", str(tmp_path))  # where mkstemp writes OGBench's maze XML
+    release_pooled_envs(MEDIUM)
+    descriptors = len(os.listdir("/proc/self/fd"))
+    env = pooled_envs(MEDIUM, 2)[1]
+    env.reset(seed=0)
+    env.step(np.zeros(2, np.float32))  # the env works without its XML file
+    release_pooled_envs(MEDIUM)
+    assert len(os.listdir("/proc/self/fd")) == descriptors
+    assert list(tmp_path.iterdir()) == []
