@@ -213,15 +213,17 @@ class FB(LatentActorAgent):
         )
         return new_state, metrics
 
+    def reward_features(self, state: AgentState, obs: jnp.ndarray) -> jnp.ndarray:
+        """B(s): the features rewards are projected on; z = E[r B] encodes r(s) = B(s)ᵀ Cov(B)⁻¹ z."""
+        return self._backward(state.params, self._inputs(state, obs, "backward"))
+
     def infer_z_reward(self, state: AgentState, next_obs: jnp.ndarray, rewards: jnp.ndarray) -> jnp.ndarray:
         """z = proj(Σ_i w_i r_i B(s'_i)), w = 1 or softmax(10 r) per config.reward_inference."""
-        return REWARD_INFERENCE[self.config.reward_inference](
-            self._backward(state.params, self._inputs(state, next_obs, "backward")), rewards
-        )
+        return REWARD_INFERENCE[self.config.reward_inference](self.reward_features(state, next_obs), rewards)
 
     def infer_z_goal(self, state: AgentState, goal_obs: jnp.ndarray) -> jnp.ndarray:
         """z = proj(B(g))."""
-        return goal_latent(self._backward(state.params, self._inputs(state, goal_obs, "backward")))
+        return goal_latent(self.reward_features(state, goal_obs))
 
     def q_value(self, state: AgentState, obs: jnp.ndarray, action: jnp.ndarray, z: jnp.ndarray):
         """Q_z(s, a) = PEN_k F_k(L(s), a, z)ᵀz, with the actor's pessimism."""

@@ -261,16 +261,17 @@ class TDJEPA(LatentActorAgent):
         )
         return new_state, metrics
 
+    def reward_features(self, state: AgentState, obs: jnp.ndarray) -> jnp.ndarray:
+        """ψ(s): the features a task's reward is linear in, r(s) = ψ(s)ᵀz."""
+        return self.encode(state.params, self.task_encoder, self._inputs(state, obs, self.task_encoder))
+
     def infer_z_reward(self, state: AgentState, next_obs: jnp.ndarray, rewards: jnp.ndarray) -> jnp.ndarray:
         """z = proj(lstsq(ψ(s'), r)): the task vector whose ψ-linear reward best fits r."""
-        return least_squares_latent(
-            self.encode(state.params, self.task_encoder, self._inputs(state, next_obs, self.task_encoder)), rewards
-        )
+        return least_squares_latent(self.reward_features(state, next_obs), rewards)
 
     def infer_z_goal(self, state: AgentState, goal_obs: jnp.ndarray) -> jnp.ndarray:
         """z = proj(ψ(g) Σ⁻¹) (whitened as during training when scale_train_goals)."""
-        features = self.encode(state.params, self.task_encoder, self._inputs(state, goal_obs, self.task_encoder))
-        return goal_latent(features, self._whitening(state))
+        return goal_latent(self.reward_features(state, goal_obs), self._whitening(state))
 
     def q_value(self, state: AgentState, obs: jnp.ndarray, action: jnp.ndarray, z: jnp.ndarray):
         """Q_z(s, a) = PEN_k T_φ^k(φ(s), a, z)ᵀz, with the actor's pessimism."""

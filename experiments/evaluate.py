@@ -9,9 +9,9 @@ from pathlib import Path
 from absl import app, flags, logging
 
 from experiments import report
-from experiments.runs import build_run, load_dataset, saved_agent_config
+from experiments.flag_utils import checkpoint_to_restore
+from experiments.runs import load_dataset, restore_run, saved_agent_config
 from experiments.zero_shot import evaluate_behavior, evaluate_random, evaluate_zero_shot
-from tdjepa.checkpoints import Checkpointer
 from tdjepa.training import seed_slice
 
 flags.DEFINE_string("workdir", None, "Run folder written by experiments.train.")
@@ -35,21 +35,12 @@ def main(argv: list[str]) -> None:
         raise app.UsageError(f"unexpected arguments: {argv[1:]}")
     logging.set_verbosity(logging.WARNING)
     workdir = Path(FLAGS.workdir)
-    checkpointer = Checkpointer(workdir)
-    steps = checkpointer.all_steps()
-    if not steps:
-        raise app.UsageError(f"--workdir={workdir}: no checkpoint found under {workdir / 'checkpoints'}")
-    step = steps[-1] if FLAGS.step is None else FLAGS.step
-    if step not in steps:
-        raise app.UsageError(f"--step={step}: no checkpoint at that step in {workdir}; available: {steps}")
-    config = checkpointer.config(step)
+    checkpointer, step, config = checkpoint_to_restore(workdir, FLAGS.step)
     actor_type = saved_agent_config(config)["actor_type"]
     if FLAGS.behavior_baseline and actor_type != "flow_bc":
         raise app.UsageError(f"--behavior_baseline needs a flow-BC run; {workdir} has actor_type={actor_type!r}")
     dataset = load_dataset(config["env"], FLAGS.dataset_dir, generate_if_missing=False)
-    agent, _, template = build_run(config, dataset, host_data=True)  # no device copy of the dataset
-    runners = checkpointer.restore(step, template)
-    checkpointer.close()
+    agent, runners = restore_run(checkpointer, step, config, dataset)
     seeds = [config["seed"] + i for i in range(config["num_seeds"])]
     per_seed = [
         evaluate_zero_shot(

@@ -1,11 +1,13 @@
 """absl helpers: `--config.<field>` overrides need the agent's config before flags are parsed."""
 
 import sys
+from pathlib import Path
 
-from absl import flags
+from absl import app, flags
 from ml_collections import config_flags
 
 from experiments.configs import SCHEDULES, agent_config
+from tdjepa.checkpoints import Checkpointer
 
 
 def peek_flag(name: str, default: str, argv: list[str] | None = None) -> str:
@@ -37,3 +39,16 @@ def preset_schedule(default_preset: str = "cpu") -> dict[str, int]:
 
 
 FLAGS = flags.FLAGS
+
+
+def checkpoint_to_restore(workdir: Path, step: int | None) -> tuple[Checkpointer, int, dict]:
+    """A run folder's checkpointer, the step to restore (the latest when None) and that step's saved config;
+    a missing checkpoint or step is a usage error naming --workdir or --step."""
+    checkpointer = Checkpointer(workdir)
+    steps = checkpointer.all_steps()
+    if not steps:
+        raise app.UsageError(f"--workdir={workdir}: no checkpoint found under {workdir / 'checkpoints'}")
+    step = steps[-1] if step is None else step
+    if step not in steps:
+        raise app.UsageError(f"--step={step}: no checkpoint at that step in {workdir}; available: {steps}")
+    return checkpointer, step, checkpointer.config(step)

@@ -12,6 +12,7 @@ from jax.sharding import Sharding
 import agents
 from envs import ogbench as ogb
 from envs.ant_expert import DEFAULT_EXPERT_PATH
+from tdjepa.checkpoints import Checkpointer
 from tdjepa.data import make_offline_data, sample_batch
 from tdjepa.host_data import HostSampler
 from tdjepa.training import OfflineSource, RunnerState, init_runners
@@ -107,3 +108,11 @@ def build_run(config: dict, dataset: dict[str, np.ndarray], host_data: bool = Fa
     seeds = [config["seed"] + i for i in range(config["num_seeds"])]
     runners: RunnerState = init_runners(agent, seeds, example)
     return agent, source, runners
+
+
+def restore_run(checkpointer: Checkpointer, step: int, config: dict, dataset: dict[str, np.ndarray]):
+    """The agent and the runners (one per seed) saved at `step`, built without a device copy of the dataset."""
+    agent, _, template = build_run(config, dataset, host_data=True)
+    runners = checkpointer.restore(step, template)
+    checkpointer.close()
+    return agent, runners

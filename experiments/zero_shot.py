@@ -16,12 +16,12 @@ REWARD_SHIFT = 1.0
 def inference_samples(
     dataset: dict[str, np.ndarray], num_samples: int, seed: int, frame_stack: int = 1
 ) -> dict[str, np.ndarray]:
-    """Next-state arrays (observations, frame-stacked as in training, and simulator state) of random
-    in-episode transitions."""
+    """Next-state arrays (observations, frame-stacked as in training, simulator state and the data's action
+    there) of random in-episode transitions."""
     valid = np.flatnonzero(~dataset["terminals"][:-1])
     rng = np.random.default_rng(seed)
     next_index = rng.choice(valid, size=min(num_samples, valid.size), replace=False) + 1
-    keys = [k for k in ("qpos", "qvel", "button_states") if k in dataset]
+    keys = [k for k in ("qpos", "qvel", "button_states", "actions") if k in dataset]
     starts = episode_starts(dataset["terminals"])
     observations = stacked_observations(dataset["observations"], starts, next_index, frame_stack)
     return {k: dataset[k][next_index] for k in keys} | {"observations": observations}
@@ -78,10 +78,8 @@ def evaluate_zero_shot(
     frame_stack = agent.config.frame_stack
     results = []
     if "goal" in modes:
-        goals = ogb.goal_observations(dataset_name)
-        for task_id, goal in enumerate(goals, start=1):
-            goal = np.concatenate([goal] * frame_stack, axis=-1)
-            z = agent.infer_z_goal(state, jnp.asarray(_network_dtype(goal[None])))[0]
+        for task_id in range(1, ogb.NUM_TASKS + 1):
+            z = goal_prompt(agent, state, dataset_name, task_id)
             policy = make_policy(agent, state, z, num_episodes, seed=seed + task_id)
             out = ogb.evaluate(
                 dataset_name, policy, "goal", task_id, num_episodes=num_episodes, seed=seed, frame_stack=frame_stack
@@ -89,10 +87,8 @@ def evaluate_zero_shot(
             results.append(_row(f"task{task_id}", "goal", out))
     if "reward" in modes:
         samples = inference_samples(dataset, num_inference_samples, seed, frame_stack)
-        next_obs = jnp.asarray(_network_dtype(samples["observations"]))
         for task_id in range(1, ogb.NUM_TASKS + 1):
-            rewards = ogb.relabel_rewards(dataset_name, task_id, samples) + REWARD_SHIFT
-            z = agent.infer_z_reward(state, next_obs, jnp.asarray(rewards, jnp.float32))
+            z = reward_prompt(agent, state, dataset_name, task_id, samples)
             policy = make_policy(agent, state, z, num_episodes, seed=seed + 100 + task_id)
             out = ogb.evaluate(
                 dataset_name, policy, "reward", task_id, num_episodes=num_episodes, seed=seed, frame_stack=frame_stack
@@ -101,7 +97,21 @@ def evaluate_zero_shot(
     return results
 
 
-def _network_dtype(observations: np.ndarray) -> np.ndarray:
+def goal_prompt(agent, state, dataset_name: str, task_id: int) -> jnp.ndarray:
+    """z of a task's goal observation; agents reading stacked frames see the goal frame frame_stack times."""
+    goal = ogb.goal_observations(dataset_name)[task_id - 1]
+    goal = np.concatenate([goal] * agent.config.frame_stack, axis=-1)
+    return agent.infer_z_goal(state, jnp.asarray(network_dtype(goal[None])))[0]
+
+
+def reward_prompt(agent, state, dataset_name: str, task_id: int, samples: dict[str, np.ndarray]) -> jnp.ndarray:
+    """z inferred from a task's rewards, relabelled on `inference_samples` and shifted as the reference does."""
+    rewards = ogb.relabel_rewards(dataset_name, task_id, samples) + REWARD_SHIFT
+    observations = jnp.asarray(network_dtype(samples["observations"]))
+    return agent.infer_z_reward(state, observations, jnp.asarray(rewards, jnp.float32))
+
+
+def network_dtype(observations: np.ndarray) -> np.ndarray:
     """uint8 frames as they are (the trunk scales them on the device), states as float32."""
     return observations if observations.dtype == np.uint8 else observations.astype(np.float32)
 

@@ -80,6 +80,12 @@ def test_train_then_evaluate_writes_results(tmp_path, dataset_dir):
     baseline = json.loads((host / "eval.json").read_text())["behavior_policy"]
     assert baseline["agent"] == "bc_flow" and len(baseline["tasks"]) == 10
     assert "agent=bc_flow" in out.stdout
+    sizes = ["--num_states=64", "--inference_samples=200", "--num_actions=4"]
+    out = run("diagnose", f"--workdir={host}", f"--dataset_dir={dataset_dir}", *sizes)
+    rows = json.loads((host / "diagnose.json").read_text())["rows"]
+    assert [(r["mode"], r["task"]) for r in rows[:2]] == [("goal", "task1"), ("reward", "task1")] and len(rows) == 10
+    assert all(0.0 <= r["actor_q_rank"] <= 1.0 and r["q_action_spread"] >= 0.0 for r in rows)
+    assert "implied_reward_auc" in out.stdout
 
 
 def test_changed_config_is_refused_and_bad_flags_are_named(tmp_path, dataset_dir):
@@ -87,6 +93,8 @@ def test_changed_config_is_refused_and_bad_flags_are_named(tmp_path, dataset_dir
     run("train", *train_args(workdir, dataset_dir, "--num_steps=10"))
     out = run("evaluate", f"--workdir={workdir}", "--behavior_baseline", check=False)
     assert out.returncode != 0 and "--behavior_baseline needs a flow-BC run" in out.stderr
+    out = run("diagnose", f"--workdir={workdir}", "--step=7", check=False)
+    assert out.returncode != 0 and "--step=7: no checkpoint" in out.stderr
     out = run("train", *train_args(workdir, dataset_dir, "--num_steps=10", "--config.lr_phi=0.5"), check=False)
     assert out.returncode != 0 and "config.lr_phi" in out.stderr and "--restart" in out.stderr
     out = run("train", *train_args(workdir, dataset_dir, "--agent=nope"), check=False)

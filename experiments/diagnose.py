@@ -1,0 +1,97 @@
+"""Why a saved run's zero-shot policies succeed or fail: `python -m experiments.diagnose --workdir=DIR [--step=N]`.
+
+For every task's goal prompt and reward prompt (z inferred exactly as `experiments.evaluate` does, first seed),
+on held-out dataset states: how well the implied reward separates the task's success states (AUC), how much
+Q(s, a, z) depends on the action, whether the actor's action beats random ones by Q, and how large the
+actor's actions are. Prints a table and writes DIR/diagnose.json. No environment is stepped.
+"""
+
+from pathlib import Path
+
+import jax
+import jax.numpy as jnp
+from absl import app, flags, logging
+
+from envs import ogbench as ogb
+from experiments.diagnostics import action_diagnostics, implied_reward_auc
+from experiments.flag_utils import checkpoint_to_restore
+from experiments.runs import load_dataset, restore_run, write_json
+from experiments.zero_shot import goal_prompt, inference_samples, network_dtype, reward_prompt
+from tdjepa.training import seed_slice
+
+flags.DEFINE_string("workdir", None, "Run folder written by experiments.train.")
+flags.DEFINE_integer("step", None, "Checkpoint step to diagnose (default: the latest).")
+flags.DEFINE_string("dataset_dir", None, "Folder with OGBench npz files (default: where OGBench keeps them).")
+flags.DEFINE_integer("inference_samples", 10_000, "Relabelled transitions for reward inference (as evaluate).")
+flags.DEFINE_integer("num_states", 10_000, "Held-out dataset states the diagnostics are measured on.")
+flags.DEFINE_integer("num_actions", 16, "Uniform random actions per state that Q ranks the actor's against.")
+flags.mark_flag_as_required("workdir")
+FLAGS = flags.FLAGS
+
+COLUMNS = ("implied_reward_auc", "q_action_spread", "actor_q_rank", "action_norm_ratio")
+
+
+def diagnose(
+    agent, state, env: str, dataset: dict, *, inference_size: int, num_states: int, num_actions: int, seed: int
+) -> list[dict]:
+    """One row per (mode, task): the `COLUMNS` of `experiments.diagnostics` for that task's prompted z.
+    Success states are those whose relabelled single-task reward is 0 (every sub-goal met)."""
+    frame_stack = agent.config.frame_stack
+    samples = inference_samples(dataset, inference_size, seed, frame_stack)
+    held_out = inference_samples(dataset, num_states, seed + 1, frame_stack)
+    observations = jnp.asarray(network_dtype(held_out["observations"]))
+    rows = []
+    for task_id in range(1, ogb.NUM_TASKS + 1):
+        successes = ogb.relabel_rewards(env, task_id, held_out) == 0.0
+        prompts = {
+            "goal": goal_prompt(agent, state, env, task_id),
+            "reward": reward_prompt(agent, state, env, task_id, samples),
+        }
+        for mode, z in prompts.items():
+            key = jax.random.fold_in(jax.random.PRNGKey(seed), task_id)
+            stats = action_diagnostics(agent, state, z, observations, held_out["actions"], key, num_actions)
+            auc = implied_reward_auc(agent, state, z, observations, successes)
+            row = {"task": f"task{task_id}", "mode": mode, "success_states": int(successes.sum())}
+            rows.append(row | stats | {"implied_reward_auc": auc})
+    return rows
+
+
+def format_rows(rows: list[dict]) -> str:
+    """A fixed-width table of the rows."""
+    header = f"{'mode':7} {'task':6} {'success states':>14} " + " ".join(f"{c:>18}" for c in COLUMNS)
+    lines = [header] + [
+        f"{r['mode']:7} {r['task']:6} {r['success_states']:>14} " + " ".join(f"{r[c]:>18.3f}" for c in COLUMNS)
+        for r in rows
+    ]
+    return "\n".join(lines)
+
+
+def main(argv: list[str]) -> None:
+    if len(argv) > 1:
+        raise app.UsageError(f"unexpected arguments: {argv[1:]}")
+    for name in ("inference_samples", "num_states", "num_actions"):
+        if getattr(FLAGS, name) < 1:
+            raise app.UsageError(f"--{name} must be at least 1, got {getattr(FLAGS, name)}")
+    logging.set_verbosity(logging.WARNING)
+    workdir = Path(FLAGS.workdir)
+    checkpointer, step, config = checkpoint_to_restore(workdir, FLAGS.step)
+    dataset = load_dataset(config["env"], FLAGS.dataset_dir, generate_if_missing=False)
+    agent, runners = restore_run(checkpointer, step, config, dataset)
+    rows = diagnose(
+        agent,
+        seed_slice(runners.agent, 0),
+        config["env"],
+        dataset,
+        inference_size=FLAGS.inference_samples,
+        num_states=FLAGS.num_states,
+        num_actions=FLAGS.num_actions,
+        seed=config["seed"],
+    )
+    write_json(workdir / "diagnose.json", {"agent": config["agent"], "env": config["env"], "step": step, "rows": rows})
+    print(f"diagnostics: agent={config['agent']} env={config['env']} step={step} seed={config['seed']}")
+    print(format_rows(rows))
+    print(f"wrote {workdir / 'diagnose.json'}")
+
+
+if __name__ == "__main__":
+    app.run(main)
