@@ -1,8 +1,9 @@
 """Agents behind one interface: `agents.make(name, config)`.
 
 Every agent exposes init(key, example_batch), update(state, batch, key), act(state, obs, z, key=None),
-sample_z(key, n), infer_z_reward(state, next_obs, rewards), infer_z_goal(state, goal_obs) and
-q_value(state, obs, action, z), all pure and jittable.
+sample_z(key, n), infer_z_reward(state, next_obs, rewards), infer_z_goal(state, goal_obs),
+reward_features(state, obs) (the features a task's reward is read from) and q_value(state, obs, action, z),
+all pure and jittable.
 """
 
 from collections.abc import Callable
