@@ -1,9 +1,10 @@
-"""absl helpers: `--config.<field>` overrides need the agent's config before flags are parsed."""
+"""absl helpers shared by the CLIs: `--config.<field>` overrides (they need the agent's config before flags are
+parsed) and finding the checkpoint that `--workdir` and `--step` name."""
 
 import sys
 from pathlib import Path
 
-from absl import app, flags
+from absl import app
 from ml_collections import config_flags
 
 from experiments.configs import SCHEDULES, agent_config
@@ -36,9 +37,6 @@ def preset_schedule(default_preset: str = "cpu") -> dict[str, int]:
     """The training schedule (num_steps, eval_every, updates_per_call) of the --preset in argv; an unknown
     preset is refused by define_agent_config_flag."""
     return SCHEDULES.get(peek_flag("preset", default_preset), SCHEDULES[default_preset])
-
-
-FLAGS = flags.FLAGS
 
 
 def checkpoint_to_restore(workdir: Path, step: int | None) -> tuple[Checkpointer, int, dict]:
