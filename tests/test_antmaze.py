@@ -20,6 +20,7 @@ from envs.ogbench import (
     relabel_rewards,
 )
 from envs.ogbench_antmaze import cells_at_distance
+from envs.ogbench_common import pooled_envs
 from tdjepa import sac
 from tests.helpers import singletask_env_rewards
 
@@ -174,7 +175,7 @@ def test_antmaze_generation_is_deterministic_in_the_seed(tmp_path, untrained_exp
 def test_relabelled_rewards_equal_the_singletask_env_reward_on_generated_antmaze_states(maze, generated):
     name = f"antmaze-{maze}-navigate-v0"
     data = load_dataset(generated(name))
-    tasks = ogbench.make_env_and_datasets(name, env_only=True).unwrapped.task_infos
+    tasks = pooled_envs(name, 1)[0].unwrapped.task_infos
     for task_id in range(1, NUM_TASKS + 1):
         # Generated states, and the same states moved onto this task's goal so that both rewards occur.
         at_goal = {key: data[key][:8].copy() for key in ("qpos", "qvel")}

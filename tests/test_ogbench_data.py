@@ -17,6 +17,7 @@ from envs.ogbench import (
     generate_dataset,
     load_dataset,
 )
+from envs.ogbench_common import pooled_envs, release_pooled_envs
 
 MEDIUM = "pointmaze-medium-navigate-v0"
 EPISODES = 3
@@ -207,8 +208,8 @@ def test_corrupt_member_is_refused_by_key(generated, tmp_path):
 def test_supported_dataset_specs_match_their_envs():
     for name in SUPPORTED_DATASETS:
         spec = dataset_spec(name)
-        env = ogbench.make_env_and_datasets(name, env_only=True)
+        env = pooled_envs(name, 1)[0]
         assert env.observation_space.shape == spec.obs_shape
         assert (env.observation_space.dtype == np.uint8) == spec.visual
         assert env.action_space.shape == (spec.action_dim,)
-        env.close()
+        release_pooled_envs(name)
