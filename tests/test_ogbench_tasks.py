@@ -4,7 +4,6 @@ import os
 import tempfile
 
 import numpy as np
-import ogbench
 import pytest
 
 from envs import ogbench_tasks
@@ -26,7 +25,7 @@ MEDIUM = "pointmaze-medium-navigate-v0"
 @pytest.mark.parametrize("dataset_name", [name for name in SUPPORTED_DATASETS if name.startswith("pointmaze")])
 def test_goal_observations_are_the_task_goal_cells(dataset_name):
     goals = goal_observations(dataset_name)
-    maze = ogbench.make_env_and_datasets(dataset_name, env_only=True).unwrapped
+    maze = pooled_envs(dataset_name, 1)[0].unwrapped
     assert goals.shape == (NUM_TASKS, 2) and goals.dtype == np.float32
     for goal, task in zip(goals, maze.task_infos, strict=True):
         assert maze.maze_map[maze.xy_to_ij(goal)] == 0
@@ -50,9 +49,7 @@ def test_goal_observations_repeat(dataset_name):
 
 @pytest.mark.parametrize("task_id", range(1, NUM_TASKS + 1))
 def test_relabelled_rewards_equal_the_singletask_env_rewards(task_id):
-    env = ogbench.make_env_and_datasets(
-        f"pointmaze-medium-navigate-singletask-task{task_id}-v0", env_only=True, terminate_at_goal=False
-    )
+    env = pooled_envs(f"pointmaze-medium-navigate-singletask-task{task_id}-v0", 1, terminate_at_goal=False)[0]
     maze = env.unwrapped
     rng = np.random.default_rng(task_id)
     env.reset(seed=task_id)
