@@ -1,9 +1,10 @@
 """Why a saved run's zero-shot policies succeed or fail: `python -m experiments.diagnose --workdir=DIR [--step=N]`.
 
 For every task's goal prompt and reward prompt (z inferred exactly as `experiments.evaluate` does, first seed),
-on held-out dataset states: how well the implied reward separates the task's success states (AUC), how much
-Q(s, a, z) depends on the action, whether the actor's action beats random ones by Q, and how large the
-actor's actions are. Prints a table and writes DIR/diagnose.json. No environment is stepped.
+on other dataset states drawn apart from the inference samples: how well the implied reward separates the
+task's success states (AUC), how much Q(s, a, z) depends on the action, whether the actor's action beats
+random ones by Q, and how large the actor's actions are.
+Prints a table and writes DIR/diagnose.json. No environment is stepped.
 """
 
 from pathlib import Path
@@ -23,7 +24,9 @@ flags.DEFINE_string("workdir", None, "Run folder written by experiments.train.")
 flags.DEFINE_integer("step", None, "Checkpoint step to diagnose (default: the latest).")
 flags.DEFINE_string("dataset_dir", None, "Folder with OGBench npz files (default: where OGBench keeps them).")
 flags.DEFINE_integer("inference_samples", 10_000, "Relabelled transitions for reward inference (as evaluate).")
-flags.DEFINE_integer("num_states", 10_000, "Held-out dataset states the diagnostics are measured on.")
+flags.DEFINE_integer(
+    "num_states", 10_000, "Dataset states the diagnostics are measured on (drawn apart from the inference samples)."
+)
 flags.DEFINE_integer("num_actions", 16, "Uniform random actions per state that Q ranks the actor's against.")
 flags.mark_flag_as_required("workdir")
 FLAGS = flags.FLAGS
@@ -38,14 +41,15 @@ def diagnose(
     Success states are those whose relabelled single-task reward is 0 (every sub-goal met)."""
     frame_stack = agent.config.frame_stack
     samples = inference_samples(dataset, inference_size, seed, frame_stack)
-    held_out = inference_samples(dataset, num_states, seed + 1, frame_stack)
+    sample_observations = jnp.asarray(network_dtype(samples["observations"]))
+    held_out = inference_samples(dataset, num_states, seed + 1, frame_stack)  # drawn apart; may overlap by chance
     observations = jnp.asarray(network_dtype(held_out["observations"]))
     rows = []
     for task_id in range(1, ogb.NUM_TASKS + 1):
         successes = ogb.relabel_rewards(env, task_id, held_out) == 0.0
         prompts = {
             "goal": goal_prompt(agent, state, env, task_id),
-            "reward": reward_prompt(agent, state, env, task_id, samples),
+            "reward": reward_prompt(agent, state, env, task_id, samples, sample_observations),
         }
         for mode, z in prompts.items():
             key = jax.random.fold_in(jax.random.PRNGKey(seed), task_id)

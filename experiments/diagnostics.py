@@ -1,4 +1,4 @@
-"""Why a zero-shot policy succeeds or fails on a task, measured on held-out dataset states: does the
+"""Why a zero-shot policy succeeds or fails on a task, measured on dataset states: does the
 prompted z encode the task, does Q(s, a, z) depend on the action, and does the actor follow Q.
 
 These are the checks that explained the pointmaze and cube-single results in the README; `experiments.diagnose`

@@ -87,8 +87,9 @@ def evaluate_zero_shot(
             results.append(_row(f"task{task_id}", "goal", out))
     if "reward" in modes:
         samples = inference_samples(dataset, num_inference_samples, seed, frame_stack)
+        observations = jnp.asarray(network_dtype(samples["observations"]))  # once: 10k stacked frames are large
         for task_id in range(1, ogb.NUM_TASKS + 1):
-            z = reward_prompt(agent, state, dataset_name, task_id, samples)
+            z = reward_prompt(agent, state, dataset_name, task_id, samples, observations)
             policy = make_policy(agent, state, z, num_episodes, seed=seed + 100 + task_id)
             out = ogb.evaluate(
                 dataset_name, policy, "reward", task_id, num_episodes=num_episodes, seed=seed, frame_stack=frame_stack
@@ -104,10 +105,12 @@ def goal_prompt(agent, state, dataset_name: str, task_id: int) -> jnp.ndarray:
     return agent.infer_z_goal(state, jnp.asarray(network_dtype(goal[None])))[0]
 
 
-def reward_prompt(agent, state, dataset_name: str, task_id: int, samples: dict[str, np.ndarray]) -> jnp.ndarray:
-    """z inferred from a task's rewards, relabelled on `inference_samples` and shifted as the reference does."""
+def reward_prompt(
+    agent, state, dataset_name: str, task_id: int, samples: dict[str, np.ndarray], observations: jnp.ndarray
+) -> jnp.ndarray:
+    """z inferred from a task's rewards, relabelled on `inference_samples` and shifted as the reference does;
+    `observations` are the samples' observations already on the device, shared by every task."""
     rewards = ogb.relabel_rewards(dataset_name, task_id, samples) + REWARD_SHIFT
-    observations = jnp.asarray(network_dtype(samples["observations"]))
     return agent.infer_z_reward(state, observations, jnp.asarray(rewards, jnp.float32))
 
 
