@@ -219,7 +219,11 @@ class FB(LatentActorAgent):
 
     def infer_z_reward(self, state: AgentState, next_obs: jnp.ndarray, rewards: jnp.ndarray) -> jnp.ndarray:
         """z = proj(Σ_i w_i r_i B(s'_i)), w = 1 or softmax(10 r) per config.reward_inference."""
-        return REWARD_INFERENCE[self.config.reward_inference](self.reward_features(state, next_obs), rewards)
+        return self.infer_z_from_features(self.reward_features(state, next_obs), rewards)
+
+    def infer_z_from_features(self, features: jnp.ndarray, rewards: jnp.ndarray) -> jnp.ndarray:
+        """`infer_z_reward` on features B(s') already computed (shared by every task of an evaluation)."""
+        return REWARD_INFERENCE[self.config.reward_inference](features, rewards)
 
     def infer_z_goal(self, state: AgentState, goal_obs: jnp.ndarray) -> jnp.ndarray:
         """z = proj(B(g))."""

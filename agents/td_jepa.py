@@ -267,7 +267,11 @@ class TDJEPA(LatentActorAgent):
 
     def infer_z_reward(self, state: AgentState, next_obs: jnp.ndarray, rewards: jnp.ndarray) -> jnp.ndarray:
         """z = proj(lstsq(ψ(s'), r)): the task vector whose ψ-linear reward best fits r."""
-        return least_squares_latent(self.reward_features(state, next_obs), rewards)
+        return self.infer_z_from_features(self.reward_features(state, next_obs), rewards)
+
+    def infer_z_from_features(self, features: jnp.ndarray, rewards: jnp.ndarray) -> jnp.ndarray:
+        """`infer_z_reward` on features ψ(s') already computed (shared by every task of an evaluation)."""
+        return least_squares_latent(features, rewards)
 
     def infer_z_goal(self, state: AgentState, goal_obs: jnp.ndarray) -> jnp.ndarray:
         """z = proj(ψ(g) Σ⁻¹) (whitened as during training when scale_train_goals)."""

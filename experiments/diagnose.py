@@ -17,7 +17,7 @@ from envs import ogbench as ogb
 from experiments.diagnostics import action_diagnostics, implied_reward_auc
 from experiments.flag_utils import checkpoint_to_restore
 from experiments.runs import load_dataset, restore_run, write_json
-from experiments.zero_shot import goal_prompt, inference_samples, network_dtype, reward_prompt
+from experiments.zero_shot import goal_prompt, inference_features, inference_samples, network_dtype, reward_prompt
 from tdjepa.training import seed_slice
 
 flags.DEFINE_string("workdir", None, "Run folder written by experiments.train.")
@@ -41,7 +41,7 @@ def diagnose(
     Success states are those whose relabelled single-task reward is 0 (every sub-goal met)."""
     frame_stack = agent.config.frame_stack
     samples = inference_samples(dataset, inference_size, seed, frame_stack)
-    sample_observations = jnp.asarray(network_dtype(samples["observations"]))
+    features = inference_features(agent, state, samples)
     held_out = inference_samples(dataset, num_states, seed + 1, frame_stack)  # drawn apart; may overlap by chance
     observations = jnp.asarray(network_dtype(held_out["observations"]))
     rows = []
@@ -49,7 +49,7 @@ def diagnose(
         successes = ogb.relabel_rewards(env, task_id, held_out) == 0.0
         prompts = {
             "goal": goal_prompt(agent, state, env, task_id),
-            "reward": reward_prompt(agent, state, env, task_id, samples, sample_observations),
+            "reward": reward_prompt(agent, env, task_id, samples, features),
         }
         for mode, z in prompts.items():
             key = jax.random.fold_in(jax.random.PRNGKey(seed), task_id)

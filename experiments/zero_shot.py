@@ -1,5 +1,6 @@
 """Zero-shot evaluation of a trained agent: goal prompting and reward prompting on every task."""
 
+import functools
 from collections.abc import Callable
 
 import jax
@@ -27,21 +28,31 @@ def inference_samples(
     return {k: dataset[k][next_index] for k in keys} | {"observations": observations}
 
 
+# Compiled once per agent (static argument) and shared by every task's policy, so an evaluation of ten
+# prompts compiles the actor once rather than ten times (seconds each for the pixel networks).
+@functools.partial(jax.jit, static_argnums=0)
+def _act(agent, state, obs: jnp.ndarray, z: jnp.ndarray, *key: jax.Array) -> jnp.ndarray:
+    return agent.act(state, obs, z, *key)
+
+
+@functools.partial(jax.jit, static_argnums=0)
+def _act_behavior(agent, state, obs: jnp.ndarray, key: jax.Array) -> jnp.ndarray:
+    return agent.act_behavior(state, obs, key)
+
+
 def make_policy(agent, state, z: jnp.ndarray, num_envs: int, seed: int = 0) -> Callable[[np.ndarray], np.ndarray]:
     """A batched numpy policy a(s) = π(s, z); pads to num_envs rows so one compiled call serves all.
 
     Agents whose `samples_at_evaluation` is true (flow-BC actors) get a fresh key, derived from seed,
     at every call; the others act deterministically."""
-    act = jax.jit(agent.act)
     zs = jnp.broadcast_to(z, (num_envs, z.shape[-1]))
     stochastic = getattr(agent, "samples_at_evaluation", False)
-    return _batched_policy(lambda obs, *key: act(state, obs, zs, *key), num_envs, seed if stochastic else None)
+    return _batched_policy(lambda obs, *key: _act(agent, state, obs, zs, *key), num_envs, seed if stochastic else None)
 
 
 def make_behavior_policy(agent, state, num_envs: int, seed: int = 0) -> Callable[[np.ndarray], np.ndarray]:
     """The batched numpy policy of a flow-BC agent's BC flow (no z), a fresh key derived from seed per call."""
-    act = jax.jit(agent.act_behavior)
-    return _batched_policy(lambda obs, key: act(state, obs, key), num_envs, seed)
+    return _batched_policy(lambda obs, key: _act_behavior(agent, state, obs, key), num_envs, seed)
 
 
 def _batched_policy(act: Callable, num_envs: int, seed: int | None) -> Callable[[np.ndarray], np.ndarray]:
@@ -87,9 +98,9 @@ def evaluate_zero_shot(
             results.append(_row(f"task{task_id}", "goal", out))
     if "reward" in modes:
         samples = inference_samples(dataset, num_inference_samples, seed, frame_stack)
-        observations = jnp.asarray(network_dtype(samples["observations"]))  # once: 10k stacked frames are large
+        features = inference_features(agent, state, samples)
         for task_id in range(1, ogb.NUM_TASKS + 1):
-            z = reward_prompt(agent, state, dataset_name, task_id, samples, observations)
+            z = reward_prompt(agent, dataset_name, task_id, samples, features)
             policy = make_policy(agent, state, z, num_episodes, seed=seed + 100 + task_id)
             out = ogb.evaluate(
                 dataset_name, policy, "reward", task_id, num_episodes=num_episodes, seed=seed, frame_stack=frame_stack
@@ -105,13 +116,19 @@ def goal_prompt(agent, state, dataset_name: str, task_id: int) -> jnp.ndarray:
     return agent.infer_z_goal(state, jnp.asarray(network_dtype(goal[None])))[0]
 
 
+def inference_features(agent, state, samples: dict[str, np.ndarray]) -> jnp.ndarray:
+    """The reward features (ψ or B) of the inference samples' observations: computed once and shared by
+    every task's reward prompt (10k stacked frames through the pixel trunk are the costly part)."""
+    return agent.reward_features(state, jnp.asarray(network_dtype(samples["observations"])))
+
+
 def reward_prompt(
-    agent, state, dataset_name: str, task_id: int, samples: dict[str, np.ndarray], observations: jnp.ndarray
+    agent, dataset_name: str, task_id: int, samples: dict[str, np.ndarray], features: jnp.ndarray
 ) -> jnp.ndarray:
     """z inferred from a task's rewards, relabelled on `inference_samples` and shifted as the reference does;
-    `observations` are the samples' observations already on the device, shared by every task."""
+    `features` are the samples' `inference_features`."""
     rewards = ogb.relabel_rewards(dataset_name, task_id, samples) + REWARD_SHIFT
-    return agent.infer_z_reward(state, observations, jnp.asarray(rewards, jnp.float32))
+    return agent.infer_z_from_features(features, jnp.asarray(rewards, jnp.float32))
 
 
 def network_dtype(observations: np.ndarray) -> np.ndarray:

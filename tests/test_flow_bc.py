@@ -6,6 +6,7 @@ import numpy as np
 import optax
 import pytest
 
+from experiments import zero_shot
 from experiments.zero_shot import make_policy
 from tdjepa.data import sample_batch
 from tdjepa.flow_bc import flow_actions, flow_matching_loss
@@ -106,3 +107,18 @@ def test_zero_shot_policies_sample_fresh_noise_for_flow_bc_and_repeat_with_the_s
         calls = [first(obs), first(obs)]
         assert (not np.allclose(calls[0], calls[1])) == stochastic
         np.testing.assert_array_equal(again(obs), calls[0])
+
+
+def test_the_policies_of_every_prompt_share_one_compiled_actor():
+    """Evaluation builds a policy per prompt; compiling the actor once per agent, not per prompt, saves
+    seconds per task with pixel networks. z stays an argument: two prompts still act differently."""
+    batch = sample_batch(random_data(), jax.random.PRNGKey(0), 4)
+    obs = np.asarray(batch.observations)
+    agent = tiny_agent("td_jepa", actor_type="td3")
+    state = agent.init(jax.random.PRNGKey(1), batch)
+    z1, z2 = agent.sample_z(jax.random.PRNGKey(2), 2)
+    compiled_before = zero_shot._act._cache_size()
+    actions = [make_policy(agent, state, z, num_envs=4)(obs) for z in (z1, z2, z1)]
+    assert zero_shot._act._cache_size() == compiled_before + 1
+    assert not np.allclose(actions[0], actions[1])
+    np.testing.assert_array_equal(actions[0], actions[2])
