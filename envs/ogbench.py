@@ -11,7 +11,7 @@ from envs.ogbench_common import (
 from envs.ogbench_data import DEFAULT_DATASET_DIR, dataset_metadata, dataset_path, load_dataset
 from envs.ogbench_generate import generate_dataset
 from envs.ogbench_pointmaze import oracle_policy
-from envs.ogbench_tasks import evaluate, goal_observations, random_policy, relabel_rewards
+from envs.ogbench_tasks import evaluate, evaluation_workers, goal_observations, random_policy, relabel_rewards
 
 __all__ = [
     "DEFAULT_DATASET_DIR",
@@ -24,6 +24,7 @@ __all__ = [
     "dataset_path",
     "dataset_spec",
     "evaluate",
+    "evaluation_workers",
     "generate_dataset",
     "goal_observations",
     "load_dataset",

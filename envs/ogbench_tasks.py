@@ -8,13 +8,14 @@ termination there). Both stop at the registered 1000-step time limit.
 import contextlib
 import functools
 import inspect
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from typing import Literal
 
 import gymnasium
 import numpy as np
 import ogbench.relabel_utils
 
+from envs.env_workers import EnvWorkers
 from envs.ogbench_common import (
     NUM_TASKS,
     PolicyFn,
@@ -60,24 +61,33 @@ def evaluate(
     num_episodes: int = 10,
     seed: int = 0,
     frame_stack: int = 1,
+    workers: EnvWorkers | None = None,
 ) -> dict:
-    """Runs `num_episodes` episodes, episode j seeded with seed + j, in lockstep waves of up to
-    `max_parallel_envs` envs with one batched policy call per step (manipulation envs take ~160 MB each).
+    """Runs `num_episodes` episodes, episode j seeded with seed + j, in lockstep waves with one batched
+    policy call per step: waves of `max_parallel_envs` envs in this process (manipulation envs take ~160 MB
+    each), or of one env per worker of `workers`, stepped in parallel (the same episodes).
 
     With frame_stack k > 1 the policy sees the last k observations concatenated on the last axis, the
     first one repeated after a reset, as the datasets are stacked for training."""
     if frame_stack < 1:
         raise ValueError(f"frame_stack must be >= 1, got {frame_stack}")
-    width = min(num_episodes, max_parallel_envs(dataset_name))
-    envs, options = _task_envs(dataset_name, mode, task_id, width)
+    if num_episodes < 1:
+        raise ValueError(f"num_episodes must be at least 1, got {num_episodes}")
+    name, env_kwargs, options = _task_env(dataset_name, mode, task_id)
+    if workers is not None:
+        workers.use(name, env_kwargs)
+        envs, width = workers, min(num_episodes, len(workers))
+    else:
+        width = min(num_episodes, max_parallel_envs(dataset_name))
+        envs = _LocalEnvs(pooled_envs(name, width, **env_kwargs))
     waves = [
         _run_lockstep(envs, policy_fn, seeds, options, frame_stack)
         for seeds in np.array_split(seed + np.arange(num_episodes), -(-num_episodes // width))
     ]
-    if mode == "reward" and dataset_spec(dataset_name).visual:
+    if workers is None and mode == "reward" and dataset_spec(dataset_name).visual:
         # Each task has its own singletask env; kept, every visual one stays resident (a cpu_pixels run's RSS
         # grew by ~0.6 GB per reward task). It is rebuilt at the next evaluation.
-        release_pooled_envs(singletask_name(dataset_name, task_id))
+        release_pooled_envs(name)
     returns, lengths, successes = (np.concatenate(parts) for parts in zip(*waves, strict=True))
     return {"success": float(successes.mean()), "return": float(returns.mean()), "episode_lengths": lengths}
 
@@ -97,28 +107,55 @@ def stack_frames(stack: np.ndarray | None, observation: np.ndarray, frame_stack:
 
 
 def _run_lockstep(
-    envs: list[gymnasium.Env], policy_fn: PolicyFn, seeds: np.ndarray, options: dict, frame_stack: int
+    envs: "_LocalEnvs | EnvWorkers", policy_fn: PolicyFn, seeds: np.ndarray, options: dict, frame_stack: int
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """Returns, lengths and successes of one episode per seed, on envs[:len(seeds)] stepped together."""
+    """Returns, lengths and successes of one episode per seed, on envs 0 … len(seeds) − 1 stepped together."""
     count = len(seeds)
-    observations = np.stack(
-        [stack_frames(None, _reset(env, int(s), options), frame_stack) for env, s in zip(envs, seeds, strict=False)]
-    )
+    first = envs.reset(range(count), seeds, options)
+    observations = np.stack([stack_frames(None, ob, frame_stack) for ob in first])
     running = np.ones(count, dtype=bool)
     returns = np.zeros(count)
     lengths = np.zeros(count, dtype=np.int64)
     successes = np.zeros(count, dtype=bool)
     while running.any():
         indices = np.flatnonzero(running)
-        actions = _policy_actions(policy_fn, observations[indices], envs[0].action_space)
-        for j, action in zip(indices, actions, strict=True):
-            ob, reward, terminated, truncated, info = envs[j].step(action)
-            observations[j] = stack_frames(observations[j], _stored(ob), frame_stack)
+        actions = _policy_actions(policy_fn, observations[indices], envs.action_space)
+        for j, (ob, reward, terminated, truncated, success) in zip(indices, envs.step(indices, actions), strict=True):
+            observations[j] = stack_frames(observations[j], ob, frame_stack)
             returns[j] += reward
             lengths[j] += 1
-            successes[j] |= bool(info["success"])
+            successes[j] |= success
             running[j] = not (terminated or truncated)
     return returns, lengths, successes
+
+
+class _LocalEnvs:
+    """In-process envs with `EnvWorkers`' reset / step interface, stepped one after the other."""
+
+    def __init__(self, envs: list[gymnasium.Env]):
+        self.envs, self.action_space = envs, envs[0].action_space
+
+    def reset(self, indices: Sequence[int], seeds: Sequence[int], options: dict) -> list[np.ndarray]:
+        return [_reset(self.envs[i], int(s), options) for i, s in zip(indices, seeds, strict=True)]
+
+    def step(self, indices: Sequence[int], actions: np.ndarray) -> list[tuple]:
+        return [_step(self.envs[i], a) for i, a in zip(indices, actions, strict=True)]
+
+
+def evaluation_workers(count: int) -> EnvWorkers:
+    """`count` worker processes that `evaluate` steps its envs in, in parallel (worth it for visual envs,
+    whose rendering dominates; a state env's step is cheaper than sending it to another process)."""
+    return EnvWorkers(count, (_make_env, _reset, _step, release_pooled_envs))
+
+
+def _make_env(name: str, env_kwargs: dict[str, object]) -> gymnasium.Env:
+    return pooled_envs(name, 1, **env_kwargs)[0]
+
+
+def _step(env: gymnasium.Env, action: np.ndarray) -> tuple[np.ndarray, float, bool, bool, bool]:
+    """(observation in its dataset dtype, reward, terminated, truncated, success) of one env step."""
+    ob, reward, terminated, truncated, info = env.step(action)
+    return _stored(ob), float(reward), bool(terminated), bool(truncated), bool(info["success"])
 
 
 def random_policy(action_dim: int, seed: int) -> PolicyFn:
@@ -139,19 +176,14 @@ def _goal_observations(dataset_name: str) -> np.ndarray:
     return np.stack(goals)
 
 
-def _task_envs(dataset_name: str, mode: str, task_id: int, count: int) -> tuple[list[gymnasium.Env], dict]:
-    """The envs of one evaluation task and the reset options that select it."""
+def _task_env(dataset_name: str, mode: str, task_id: int) -> tuple[str, dict[str, object], dict[str, object]]:
+    """The env name and kwargs of one evaluation task, and the reset options that select the task."""
     dataset_spec(dataset_name)
     check_task_id(task_id)
-    if count < 1:
-        raise ValueError(f"num_episodes must be at least 1, got {count}")
     if mode == "goal":
-        return pooled_envs(dataset_name, count, **_goal_env_kwargs(dataset_name)), {
-            "task_id": task_id,
-            "render_goal": False,
-        }
+        return dataset_name, _goal_env_kwargs(dataset_name), {"task_id": task_id, "render_goal": False}
     if mode == "reward":
-        return pooled_envs(singletask_name(dataset_name, task_id), count), {}
+        return singletask_name(dataset_name, task_id), {}, {}
     raise ValueError(f"mode must be 'goal' or 'reward', got {mode!r}")
 
 

@@ -1,6 +1,7 @@
 """Throughput of the jitted TD-JEPA and FB updates next to this machine's fp32 matmul FLOP/s.
 
     python -m experiments.benchmark [--sizes=paper,small[,pixels]] [--agents=td_jepa,fb] [--seconds=5]
+        [--eval_envs=DATASET,...]
 
 For each agent and size it prints updates/s, the update's FLOPs as counted by XLA's cost analysis of
 the compiled update, the achieved FLOP/s and the model-FLOP utilisation (MFU) against a large fp32
@@ -11,8 +12,12 @@ program versus one seed, and K per call with batches drawn on the host by the pr
 per second (the most it can feed). Data are synthetic (walker-sized: 24-d observations, 6-d actions),
 so only compute is measured; the `pixels` size (not run by default: slow on a CPU) is the paper's OGBench
 pixel preset on random 64×64×3 uint8 frames stacked by 3, where the host sampler moves the most bytes.
+
+`--eval_envs=DATASET,...` also measures zero-shot evaluation's env steps/s on those datasets' envs: one
+reward task, the random policy, in this process and on worker processes (`--eval_workers` of train).
 """
 
+import os
 import resource
 import time
 from collections.abc import Callable
@@ -23,6 +28,7 @@ import numpy as np
 from absl import app, flags
 
 import agents
+from envs import ogbench as ogb
 from experiments.configs import agent_config
 from tdjepa.data import make_offline_data, sample_batch
 from tdjepa.host_data import HostSampler
@@ -39,6 +45,8 @@ flags.DEFINE_integer(
 )
 flags.DEFINE_integer("num_seeds", 4, "N for the vmapped-seeds case.")
 flags.DEFINE_integer("matmul_size", 2048, "Side of the square fp32 matmul that measures peak FLOP/s.")
+flags.DEFINE_list("eval_envs", [], "Datasets whose evaluation envs' steps/s to measure (none by default).")
+flags.DEFINE_integer("eval_episodes", 2, "Episodes of the evaluation measurement (run side by side).")
 FLAGS = flags.FLAGS
 
 OBS_DIM, ACTION_DIM = 24, 6
@@ -174,6 +182,35 @@ def bench_case(agent_name: str, size: str, peak: float, seconds: float) -> list[
     ]
 
 
+def bench_evaluation(dataset_name: str, episodes: int) -> list[str]:
+    """Env steps/s of zero-shot evaluation on one reward task (task 1, the random policy), `episodes`
+    episodes in lockstep in this process and on one worker process each (up to the CPU count); each
+    timed run is the second of two, its envs already built."""
+    frame_stack = 3 if ogb.dataset_spec(dataset_name).visual else 1
+    action_dim = ogb.dataset_spec(dataset_name).action_dim
+
+    def steps_per_second(workers) -> tuple[float, dict]:
+        for _ in range(2):
+            policy = ogb.random_policy(action_dim, seed=0)
+            start = time.perf_counter()
+            out = ogb.evaluate(dataset_name, policy, "reward", 1, episodes, 0, frame_stack, workers)
+            elapsed = time.perf_counter() - start
+        return out["episode_lengths"].sum() / elapsed, out
+
+    local, local_out = steps_per_second(None)
+    count = min(episodes, os.cpu_count() or 1)
+    with ogb.evaluation_workers(count) as workers:
+        parallel, parallel_out = steps_per_second(workers)
+    same = np.array_equal(local_out["episode_lengths"], parallel_out["episode_lengths"]) and (
+        local_out["return"] == parallel_out["return"]
+    )
+    return [
+        f"evaluation {dataset_name}, {episodes} episodes (reward task 1, random policy)",
+        f"    in this process:    {local:8.1f} env steps/s",
+        f"    {count} worker processes: {parallel:8.1f} env steps/s ({parallel / local:4.2f}x; same episodes: {same})",
+    ]
+
+
 def main(argv: list[str]) -> None:
     if len(argv) > 1:
         raise app.UsageError(f"unexpected arguments: {argv[1:]}")
@@ -183,6 +220,11 @@ def main(argv: list[str]) -> None:
     for name in FLAGS.agents:
         if name not in agents.NAMES:
             raise app.UsageError(f"--agents: unknown agent {name!r}; accepted values: {', '.join(agents.NAMES)}")
+    for dataset_name in FLAGS.eval_envs:
+        if dataset_name not in ogb.SUPPORTED_DATASETS:
+            raise app.UsageError(f"--eval_envs: unknown dataset {dataset_name!r}; accepted: {ogb.SUPPORTED_DATASETS}")
+    if FLAGS.eval_episodes < 1:
+        raise app.UsageError(f"--eval_episodes must be >= 1, got {FLAGS.eval_episodes}")
     if FLAGS.updates_per_call < 0 or FLAGS.num_seeds < 1 or FLAGS.seconds <= 0:
         raise app.UsageError(
             "--updates_per_call must be >= 0 (0: the per-size default), --num_seeds >= 1 and --seconds > 0; "
@@ -195,6 +237,8 @@ def main(argv: list[str]) -> None:
     for size in FLAGS.sizes:
         for name in FLAGS.agents:
             print("\n".join(bench_case(name, size, peak, FLAGS.seconds)), flush=True)
+    for dataset_name in FLAGS.eval_envs:
+        print("\n".join(bench_evaluation(dataset_name, FLAGS.eval_episodes)), flush=True)
     peak_after = matmul_flops_per_second(FLAGS.matmul_size, FLAGS.seconds)
     print(f"fp32 matmul again at the end: {peak_after / 1e9:.1f} GFLOP/s")
     print(f"peak host memory: {resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024:.0f} MiB")

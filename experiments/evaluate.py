@@ -9,7 +9,7 @@ from pathlib import Path
 from absl import app, flags, logging
 
 from experiments import report
-from experiments.flag_utils import checkpoint_to_restore
+from experiments.flag_utils import checkpoint_to_restore, define_eval_workers_flag, evaluation_workers
 from experiments.runs import load_dataset, restore_run, saved_agent_config
 from experiments.zero_shot import evaluate_behavior, evaluate_random, evaluate_zero_shot
 from tdjepa.training import seed_slice
@@ -18,6 +18,7 @@ flags.DEFINE_string("workdir", None, "Run folder written by experiments.train.")
 flags.DEFINE_integer("step", None, "Checkpoint step to evaluate (default: the latest).")
 flags.DEFINE_string("dataset_dir", None, "Folder with OGBench npz files (default: where OGBench keeps them).")
 flags.DEFINE_integer("eval_episodes", 10, "Episodes per task.")
+define_eval_workers_flag()
 flags.DEFINE_integer("inference_samples", 10_000, "Relabelled transitions for reward inference.")
 flags.DEFINE_bool("random_baseline", False, "Also evaluate the uniform random policy on the same tasks.")
 flags.DEFINE_bool(
@@ -42,27 +43,27 @@ def main(argv: list[str]) -> None:
     dataset = load_dataset(config["env"], FLAGS.dataset_dir, generate_if_missing=False)
     agent, runners = restore_run(checkpointer, step, config, dataset)
     seeds = [config["seed"] + i for i in range(config["num_seeds"])]
-    per_seed = [
-        evaluate_zero_shot(
-            agent,
-            seed_slice(runners.agent, i),
-            config["env"],
-            dataset,
-            num_episodes=FLAGS.eval_episodes,
-            num_inference_samples=FLAGS.inference_samples,
-            seed=seed,
-        )
-        for i, seed in enumerate(seeds)
-    ]
-    extra = {"versions": config["versions"], "checkpoint_step": step}
-    if FLAGS.random_baseline:
-        random_rows = evaluate_random(config["env"], dataset["actions"].shape[-1], num_episodes=FLAGS.eval_episodes)
-        extra["random_policy"] = report.summary("random", config["env"], 0, [random_rows], [0], {})
-    if FLAGS.behavior_baseline:
-        rows = evaluate_behavior(
-            agent, seed_slice(runners.agent, 0), config["env"], num_episodes=FLAGS.eval_episodes, seed=seeds[0]
-        )
-        extra["behavior_policy"] = report.summary("bc_flow", config["env"], step, [rows], seeds[:1], {})
+    with evaluation_workers(config["env"], FLAGS.eval_episodes, FLAGS.eval_workers) as workers:
+        episodes = {"num_episodes": FLAGS.eval_episodes, "workers": workers}
+        per_seed = [
+            evaluate_zero_shot(
+                agent,
+                seed_slice(runners.agent, i),
+                config["env"],
+                dataset,
+                num_inference_samples=FLAGS.inference_samples,
+                seed=seed,
+                **episodes,
+            )
+            for i, seed in enumerate(seeds)
+        ]
+        extra = {"versions": config["versions"], "checkpoint_step": step}
+        if FLAGS.random_baseline:
+            random_rows = evaluate_random(config["env"], dataset["actions"].shape[-1], **episodes)
+            extra["random_policy"] = report.summary("random", config["env"], 0, [random_rows], [0], {})
+        if FLAGS.behavior_baseline:
+            rows = evaluate_behavior(agent, seed_slice(runners.agent, 0), config["env"], seed=seeds[0], **episodes)
+            extra["behavior_policy"] = report.summary("bc_flow", config["env"], step, [rows], seeds[:1], {})
     result = report.summary(config["agent"], config["env"], step, per_seed, seeds, extra)
     report.write_results(workdir, result)
     print(report.format_table(result))

@@ -1,14 +1,21 @@
 """absl helpers shared by the CLIs: `--config.<field>` overrides (they need the agent's config before flags are
 parsed) and finding the checkpoint that `--workdir` and `--step` name."""
 
+import contextlib
+import os
 import sys
+from collections.abc import Iterator
 from pathlib import Path
 
-from absl import app
+from absl import app, flags
 from ml_collections import config_flags
 
+from envs import ogbench as ogb
+from envs.env_workers import EnvWorkers
 from experiments.configs import SCHEDULES, agent_config
 from tdjepa.checkpoints import Checkpointer
+
+AUTO_EVAL_WORKERS = -1
 
 
 def peek_flag(name: str, default: str, argv: list[str] | None = None) -> str:
@@ -50,3 +57,31 @@ def checkpoint_to_restore(workdir: Path, step: int | None) -> tuple[Checkpointer
     if step not in steps:
         raise app.UsageError(f"--step={step}: no checkpoint at that step in {workdir}; available: {steps}")
     return checkpointer, step, checkpointer.config(step)
+
+
+def define_eval_workers_flag() -> None:
+    """Defines --eval_workers: processes that step the evaluation envs in parallel."""
+    flags.DEFINE_integer(
+        "eval_workers",
+        AUTO_EVAL_WORKERS,
+        "Processes stepping the evaluation envs in parallel, one env each (0: every env in this process, one "
+        "after the other). Default: for visual datasets, whose rendering dominates evaluation, one per episode "
+        "up to the CPU count; 0 for state datasets, whose steps cost less than sending them to a process.",
+    )
+    flags.register_validator(
+        "eval_workers", lambda count: count >= AUTO_EVAL_WORKERS, "--eval_workers must be 0 or more (-1: the default)"
+    )
+
+
+@contextlib.contextmanager
+def evaluation_workers(dataset_name: str, num_episodes: int, requested: int) -> Iterator[EnvWorkers | None]:
+    """The --eval_workers worker processes for a dataset (None when evaluation steps envs in this process),
+    ended on exit."""
+    count = requested
+    if requested == AUTO_EVAL_WORKERS:
+        count = min(num_episodes, os.cpu_count() or 1) if ogb.dataset_spec(dataset_name).visual else 0
+    if count == 0:
+        yield None
+        return
+    with ogb.evaluation_workers(count) as workers:
+        yield workers

@@ -16,9 +16,15 @@ from jax.sharding import NamedSharding, PartitionSpec
 
 import agents
 from envs import ogbench as ogb
+from envs.env_workers import EnvWorkers
 from experiments import report
 from experiments.configs import PRESETS
-from experiments.flag_utils import define_agent_config_flag, preset_schedule
+from experiments.flag_utils import (
+    define_agent_config_flag,
+    define_eval_workers_flag,
+    evaluation_workers,
+    preset_schedule,
+)
 from experiments.runs import (
     CONFIG_FILE,
     build_run,
@@ -57,6 +63,7 @@ flags.DEFINE_integer(
 )
 flags.DEFINE_integer("checkpoint_every", 10_000, "Checkpoint every this many updates (and at the end).")
 flags.DEFINE_integer("eval_episodes", 10, "Episodes per task.")
+define_eval_workers_flag()
 flags.DEFINE_integer("inference_samples", 10_000, "Relabelled transitions for reward inference.")
 flags.DEFINE_integer("num_devices", 1, "Devices to split each batch over (data parallel); 0 means all.")
 flags.DEFINE_bool(
@@ -121,6 +128,12 @@ def main(argv: list[str]) -> None:
         raise app.UsageError(f"unexpected arguments: {argv[1:]}")
     logging.set_verbosity(logging.WARNING)
     check_flags()
+    with evaluation_workers(FLAGS.env, FLAGS.eval_episodes, FLAGS.eval_workers) as workers:
+        train(workers)
+
+
+def train(workers: EnvWorkers | None) -> None:
+    """Trains (or resumes) the run the flags describe, evaluating it with `workers`' env processes."""
     agent_name = FLAGS.agent
     workdir = Path(FLAGS.workdir or f"runs/{agent_name}_{FLAGS.env}_{time.strftime('%Y%m%d_%H%M%S')}")
     config = resolved_config(agent_name, FLAGS.env, FLAGS.preset, FLAGS.seed, FLAGS.num_seeds, FLAGS.config)
@@ -161,6 +174,7 @@ def main(argv: list[str]) -> None:
                 num_episodes=FLAGS.eval_episodes,
                 num_inference_samples=FLAGS.inference_samples,
                 seed=seed,
+                workers=workers,
             )
             for i, seed in enumerate(seeds)
         ]

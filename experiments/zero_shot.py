@@ -8,6 +8,7 @@ import jax.numpy as jnp
 import numpy as np
 
 from envs import ogbench as ogb
+from envs.env_workers import EnvWorkers
 from tdjepa.data import episode_starts, stacked_observations
 
 # The reference shifts OGBench's {-1, 0} rewards by +1 before inference, so that success counts 1.
@@ -82,8 +83,10 @@ def evaluate_zero_shot(
     num_inference_samples: int = 10_000,
     seed: int = 0,
     modes: tuple[str, ...] = ("goal", "reward"),
+    workers: EnvWorkers | None = None,
 ) -> list[dict]:
-    """Per task: infer z once (from the goal, or from relabelled rewards), roll out num_episodes.
+    """Per task: infer z once (from the goal, or from relabelled rewards), roll out num_episodes (in
+    `workers`' processes when given).
 
     Agents reading stacked frames (config.frame_stack > 1) see a goal frame repeated frame_stack times."""
     frame_stack = agent.config.frame_stack
@@ -92,9 +95,7 @@ def evaluate_zero_shot(
         for task_id in range(1, ogb.NUM_TASKS + 1):
             z = goal_prompt(agent, state, dataset_name, task_id)
             policy = make_policy(agent, state, z, num_episodes, seed=seed + task_id)
-            out = ogb.evaluate(
-                dataset_name, policy, "goal", task_id, num_episodes=num_episodes, seed=seed, frame_stack=frame_stack
-            )
+            out = ogb.evaluate(dataset_name, policy, "goal", task_id, num_episodes, seed, frame_stack, workers)
             results.append(_row(f"task{task_id}", "goal", out))
     if "reward" in modes:
         samples = inference_samples(dataset, num_inference_samples, seed, frame_stack)
@@ -102,9 +103,7 @@ def evaluate_zero_shot(
         for task_id in range(1, ogb.NUM_TASKS + 1):
             z = reward_prompt(agent, dataset_name, task_id, samples, features)
             policy = make_policy(agent, state, z, num_episodes, seed=seed + 100 + task_id)
-            out = ogb.evaluate(
-                dataset_name, policy, "reward", task_id, num_episodes=num_episodes, seed=seed, frame_stack=frame_stack
-            )
+            out = ogb.evaluate(dataset_name, policy, "reward", task_id, num_episodes, seed, frame_stack, workers)
             results.append(_row(f"task{task_id}", "reward", out))
     return results
 
@@ -136,30 +135,36 @@ def network_dtype(observations: np.ndarray) -> np.ndarray:
     return observations if observations.dtype == np.uint8 else observations.astype(np.float32)
 
 
-def evaluate_random(dataset_name: str, action_dim: int, *, num_episodes: int = 10, seed: int = 0) -> list[dict]:
+def evaluate_random(
+    dataset_name: str, action_dim: int, *, num_episodes: int = 10, seed: int = 0, workers: EnvWorkers | None = None
+) -> list[dict]:
     """The uniform random policy on the same tasks: the floor every agent is compared with."""
-    return _evaluate_task_free(dataset_name, lambda: ogb.random_policy(action_dim, seed), num_episodes, seed, 1)
+    new_policy = functools.partial(ogb.random_policy, action_dim, seed)
+    return _evaluate_task_free(dataset_name, new_policy, num_episodes, seed, 1, workers)
 
 
-def evaluate_behavior(agent, state, dataset_name: str, *, num_episodes: int = 10, seed: int = 0) -> list[dict]:
+def evaluate_behavior(
+    agent, state, dataset_name: str, *, num_episodes: int = 10, seed: int = 0, workers: EnvWorkers | None = None
+) -> list[dict]:
     """A flow-BC agent's BC flow, which ignores the task, on the same tasks: what cloning the data alone
     achieves, the reference point for what steering by z adds."""
-    frame_stack = agent.config.frame_stack
-    return _evaluate_task_free(
-        dataset_name, lambda: make_behavior_policy(agent, state, num_episodes, seed), num_episodes, seed, frame_stack
-    )
+    new_policy = functools.partial(make_behavior_policy, agent, state, num_episodes, seed)
+    return _evaluate_task_free(dataset_name, new_policy, num_episodes, seed, agent.config.frame_stack, workers)
 
 
 def _evaluate_task_free(
-    dataset_name: str, new_policy: Callable[[], Callable], num_episodes: int, seed: int, frame_stack: int
+    dataset_name: str,
+    new_policy: Callable[[], Callable],
+    num_episodes: int,
+    seed: int,
+    frame_stack: int,
+    workers: EnvWorkers | None,
 ) -> list[dict]:
     """Rows of every goal and reward task for a policy that ignores the task, started afresh per task."""
     results = []
     for mode in ("goal", "reward"):
         for task_id in range(1, ogb.NUM_TASKS + 1):
-            out = ogb.evaluate(
-                dataset_name, new_policy(), mode, task_id, num_episodes=num_episodes, seed=seed, frame_stack=frame_stack
-            )
+            out = ogb.evaluate(dataset_name, new_policy(), mode, task_id, num_episodes, seed, frame_stack, workers)
             results.append(_row(f"task{task_id}", mode, out))
     return results
 

@@ -7,10 +7,12 @@ import numpy as np
 import pytest
 
 from envs import ogbench_tasks
+from envs.env_workers import WorkerError
 from envs.ogbench import (
     NUM_TASKS,
     SUPPORTED_DATASETS,
     evaluate,
+    evaluation_workers,
     goal_observations,
     oracle_policy,
     random_policy,
@@ -114,6 +116,26 @@ def test_policy_is_called_once_per_step_on_the_running_episodes():
     result = evaluate(MEDIUM, policy, "goal", task_id=1, num_episodes=3)
     assert len(batch_sizes) == result["episode_lengths"].max() == 1000
     assert batch_sizes[0] == 3 and batch_sizes[-1] < 3 and batch_sizes == sorted(batch_sizes, reverse=True)
+
+
+def test_worker_processes_run_the_same_episodes_in_parallel():
+    """Three episodes on two workers (two waves, envs switched between tasks and modes) give exactly what
+    in-process evaluation gives; the oracle still reaches its goal there."""
+    oracle = oracle_policy(MEDIUM, goal_observations(MEDIUM)[2])
+    runs = [
+        ("goal", 3, lambda: random_policy(2, 7)),
+        ("reward", 2, lambda: random_policy(2, 7)),
+        ("goal", 3, lambda: oracle),
+    ]
+    with evaluation_workers(2) as workers:
+        for mode, task_id, policy in runs:
+            local = evaluate(MEDIUM, policy(), mode, task_id, num_episodes=3, seed=5)
+            parallel = evaluate(MEDIUM, policy(), mode, task_id, num_episodes=3, seed=5, workers=workers)
+            assert parallel["success"] == local["success"] and parallel["return"] == local["return"]
+            np.testing.assert_array_equal(parallel["episode_lengths"], local["episode_lengths"])
+        assert local["success"] == 1.0
+        with pytest.raises(WorkerError, match="NameNotFound.*pointmaze-tiny"):
+            workers.use("pointmaze-tiny-navigate-v0", {})
 
 
 def test_evaluate_rejects_bad_arguments():
