@@ -25,7 +25,10 @@ from envs.ogbench_common import DatasetError, seeded_global_numpy
 from envs.ogbench_data import DEFAULT_DATASET_DIR, PathLike
 from tdjepa import sac
 
-DEFAULT_EXPERT_PATH = DEFAULT_DATASET_DIR.parent / "experts" / "ant-xy.npz"
+DEFAULT_EXPERT_PATH = DEFAULT_DATASET_DIR.parent / "experts" / "ant-xy.npz"  # where train_expert writes
+# The expert this project trained with `experiments.train_expert` (README: how, and how well it walks), shipped
+# so that antmaze data can be generated without the 30-minute training run.
+SHIPPED_EXPERT_PATH = Path(__file__).parent / "experts" / "ant-xy.npz"
 OBS_DIM, ACTION_DIM = 29, 8  # 27 ant joint/velocity entries without x, y; then the 2-d direction.
 DIRECTION_INTERVAL = 100  # Steps between direction draws (OGBench's GymXYWrapper setting for the ant).
 _META_KEY = "metadata"
@@ -140,10 +143,15 @@ def save_expert(path: PathLike, actor_params: dict, record: dict) -> None:
     temporary.replace(path)
 
 
-def load_expert(path: PathLike = DEFAULT_EXPERT_PATH) -> tuple[ExpertFn, dict]:
+def default_expert_path() -> Path:
+    """The user's own expert at DEFAULT_EXPERT_PATH when there is one, else the one shipped with the library."""
+    return DEFAULT_EXPERT_PATH if DEFAULT_EXPERT_PATH.is_file() else SHIPPED_EXPERT_PATH
+
+
+def load_expert(path: PathLike | None = None) -> tuple[ExpertFn, dict]:
     """The expert's deterministic policy (tanh of the mean, as OGBench samples at temperature 0) on a
-    batch of 29-d observations, and the record of how it was trained."""
-    path = Path(path).expanduser()
+    batch of 29-d observations, and the record of how it was trained (default: `default_expert_path()`)."""
+    path = Path(path).expanduser() if path is not None else default_expert_path()
     if not path.is_file():
         raise ExpertError(
             f"no ant expert at {path}: antmaze data is collected by a directional ant policy; train one with "

@@ -7,7 +7,7 @@ import pathlib
 
 import numpy as np
 
-from envs.ant_expert import DEFAULT_EXPERT_PATH, load_expert
+from envs.ant_expert import default_expert_path, load_expert
 from envs.ogbench_antmaze import collect_ant_episodes, dataset_kind
 from envs.ogbench_common import DatasetSpec, dataset_spec
 from envs.ogbench_data import METADATA_KEY, PathLike, dataset_path, write_npz_files
@@ -26,16 +26,18 @@ def generate_dataset(
     noise: float | None = None,
     progress: bool = True,
     workers: int = 1,
-    expert_path: PathLike = DEFAULT_EXPERT_PATH,
+    expert_path: PathLike | None = None,
 ) -> tuple[pathlib.Path, pathlib.Path]:
     """Writes a train split and a val split of a tenth as many episodes (min. one); returns both paths.
 
     `num_episodes`, `episode_length` (observations per episode) and `noise` default to the dataset's spec.
     `workers` > 1 collects manipulation and antmaze episodes in that many processes (same result);
     pointmaze episodes share one RNG stream and are collected in order. Antmaze episodes are walked by the
-    ant expert at `expert_path` (`experiments.train_expert`), checked before any episode is collected.
+    ant expert at `expert_path` (`experiments.train_expert`; default: the user's own, else the shipped one),
+    checked before any episode is collected.
     """
     spec = dataset_spec(dataset_name)
+    expert_path = default_expert_path() if expert_path is None else expert_path
     expert_record = load_expert(expert_path)[1] if spec.needs_expert else None
     num_episodes = spec.num_episodes if num_episodes is None else num_episodes
     episode_length = spec.episode_length if episode_length is None else episode_length

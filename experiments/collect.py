@@ -18,7 +18,12 @@ flags.DEFINE_float(
     "noise", None, "Oracle action noise (pointmaze: Gaussian std; manipulation: plan noise); default: OGBench's."
 )
 flags.DEFINE_integer("workers", 1, "Processes collecting manipulation/antmaze episodes in parallel (same result).")
-flags.DEFINE_string("expert", str(ant_expert.DEFAULT_EXPERT_PATH), "Ant expert for antmaze datasets.")
+flags.DEFINE_string(
+    "expert",
+    None,
+    f"Ant expert for antmaze datasets (default: {ant_expert.DEFAULT_EXPERT_PATH}, written by experiments.train_expert, "
+    "when it exists, else the expert shipped with the library).",
+)
 flags.mark_flag_as_required("env")
 FLAGS = flags.FLAGS
 

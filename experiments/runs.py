@@ -11,7 +11,7 @@ from jax.sharding import Sharding
 
 import agents
 from envs import ogbench as ogb
-from envs.ant_expert import DEFAULT_EXPERT_PATH
+from envs.ant_expert import default_expert_path
 from tdjepa.checkpoints import Checkpointer
 from tdjepa.data import make_offline_data, sample_batch
 from tdjepa.host_data import HostSampler
@@ -76,9 +76,9 @@ def write_json(path: Path, content: dict) -> None:
 
 def load_dataset(env: str, dataset_dir: str | None, generate_if_missing: bool) -> dict[str, np.ndarray]:
     """The training dataset of `env`, generated locally first when missing and allowed (antmaze data only
-    when the ant expert exists: otherwise loading fails with a message saying how to get the file)."""
+    when an ant expert exists: otherwise loading fails with a message saying how to get the file)."""
     path = ogb.dataset_path(env, dataset_dir)
-    expert_ready = not ogb.dataset_spec(env).needs_expert or DEFAULT_EXPERT_PATH.is_file()
+    expert_ready = not ogb.dataset_spec(env).needs_expert or default_expert_path().is_file()
     if not path.exists() and generate_if_missing and expert_ready:
         print(f"dataset {path} not found: generating it locally (once)")
         ogb.generate_dataset(env, dataset_dir, workers=os.cpu_count() or 1)
