@@ -1,5 +1,6 @@
 """absl helpers shared by the CLIs: `--config.<field>` overrides (they need the agent's config before flags are
-parsed) and finding the checkpoint that `--workdir` and `--step` name."""
+parsed), finding the checkpoint that `--workdir` and `--step` name, and the evaluation env processes of
+`--eval_workers`."""
 
 import contextlib
 import os
