@@ -40,7 +40,9 @@ def default_config() -> ml_collections.ConfigDict:
     c.psi_hidden_dim = 128
     c.psi_hidden_layers = 2
     c.predictor_hidden_dim = 128
-    c.predictor_hidden_layers = 1
+    # Two hidden layers after the embeddings, the depth of the reference's OGBench predictors (its DMC ones
+    # have one): on the open-field control probe they raised goal success from 0.44-0.57 to 0.71-0.76.
+    c.predictor_hidden_layers = 2
     c.predictor_embedding_layers = 2
     c.num_heads = 2
     c.actor_hidden_dim = 128
