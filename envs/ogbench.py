@@ -11,7 +11,15 @@ from envs.ogbench_common import (
 from envs.ogbench_data import DEFAULT_DATASET_DIR, dataset_metadata, dataset_path, load_dataset
 from envs.ogbench_generate import generate_dataset
 from envs.ogbench_pointmaze import oracle_policy
-from envs.ogbench_tasks import evaluate, evaluation_workers, goal_observations, random_policy, relabel_rewards
+from envs.ogbench_tasks import (
+    MazeTask,
+    evaluate,
+    evaluation_workers,
+    goal_observations,
+    maze_task,
+    random_policy,
+    relabel_rewards,
+)
 
 __all__ = [
     "DEFAULT_DATASET_DIR",
@@ -19,6 +27,7 @@ __all__ = [
     "SUPPORTED_DATASETS",
     "DatasetError",
     "DatasetSpec",
+    "MazeTask",
     "PolicyFn",
     "dataset_metadata",
     "dataset_path",
@@ -28,6 +37,7 @@ __all__ = [
     "generate_dataset",
     "goal_observations",
     "load_dataset",
+    "maze_task",
     "oracle_policy",
     "random_policy",
     "relabel_rewards",

@@ -6,6 +6,7 @@ termination there). Both stop at the registered 1000-step time limit.
 """
 
 import contextlib
+import dataclasses
 import functools
 import inspect
 from collections.abc import Iterator, Sequence
@@ -38,6 +39,32 @@ def goal_observations(dataset_name: str) -> np.ndarray:
     """The (5, *obs_shape) goal observations of tasks 1..5, as `info['goal']` of a reset with that task_id
     (visual datasets: the goal frame, uint8)."""
     return _goal_observations(dataset_name).copy()
+
+
+@dataclasses.dataclass(frozen=True)
+class MazeTask:
+    """Where a maze task starts and ends, in the x, y plane, and how it is scored."""
+
+    start_xy: np.ndarray
+    goal_xy: np.ndarray
+    goal_tolerance: float  # success: within this distance of goal_xy (OGBench: 1.0 point, 0.5 ant)
+    max_steps: int
+
+
+def maze_task(dataset_name: str, task_id: int) -> MazeTask:
+    """The start and goal cell centres of a pointmaze or antmaze task, its success radius and time limit."""
+    spec = dataset_spec(dataset_name)
+    check_task_id(task_id)
+    if spec.family == "manipspace":
+        raise ValueError(f"{dataset_name} is not a maze dataset: its tasks have no start and goal positions")
+    env = pooled_envs(spec.domain, 1)[0]
+    info = env.unwrapped.task_infos[task_id - 1]
+    return MazeTask(
+        start_xy=np.asarray(info["init_xy"], np.float64),
+        goal_xy=np.asarray(info["goal_xy"], np.float64),
+        goal_tolerance=float(env.unwrapped._goal_tol),
+        max_steps=int(env.spec.max_episode_steps),
+    )
 
 
 def relabel_rewards(dataset_name: str, task_id: int, data: dict[str, np.ndarray]) -> np.ndarray:

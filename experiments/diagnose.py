@@ -14,8 +14,9 @@ import jax.numpy as jnp
 from absl import app, flags, logging
 
 from envs import ogbench as ogb
-from experiments.diagnostics import action_diagnostics, implied_reward_auc
+from experiments.diagnostics import action_diagnostics, implied_reward_auc, implied_rewards
 from experiments.flag_utils import checkpoint_to_restore
+from experiments.implied_reward_planner import median_step_length, steps_to_goal
 from experiments.runs import load_dataset, restore_run, write_json
 from experiments.zero_shot import goal_prompt, inference_features, inference_samples, network_dtype, reward_prompt
 from tdjepa.training import seed_slice
@@ -28,22 +29,37 @@ flags.DEFINE_integer(
     "num_states", 10_000, "Dataset states the diagnostics are measured on (drawn apart from the inference samples)."
 )
 flags.DEFINE_integer("num_actions", 16, "Uniform random actions per state that Q ranks the actor's against.")
+flags.DEFINE_integer(
+    "plan_states", 1_000_000, "Maze datasets: dataset states (at most) whose positions the implied-reward planner bins."
+)
 flags.mark_flag_as_required("workdir")
 FLAGS = flags.FLAGS
 
 COLUMNS = ("implied_reward_auc", "q_action_spread", "actor_q_rank", "action_norm_ratio")
+MAZE_COLUMNS = ("plan_steps",)
 
 
 def diagnose(
-    agent, state, env: str, dataset: dict, *, inference_size: int, num_states: int, num_actions: int, seed: int
+    agent,
+    state,
+    env: str,
+    dataset: dict,
+    *,
+    inference_size: int,
+    num_states: int,
+    num_actions: int,
+    seed: int,
+    plan_states: int = 1_000_000,
 ) -> list[dict]:
-    """One row per (mode, task): the `COLUMNS` of `experiments.diagnostics` for that task's prompted z.
-    Success states are those whose relabelled single-task reward is 0 (every sub-goal met)."""
+    """One row per (mode, task): the `COLUMNS` of `experiments.diagnostics` for that task's prompted z, and on
+    maze datasets the `MAZE_COLUMNS` of `experiments.implied_reward_planner`. Success states are those whose
+    relabelled single-task reward is 0 (every sub-goal met)."""
     frame_stack = agent.config.frame_stack
     samples = inference_samples(dataset, inference_size, seed, frame_stack)
     features = inference_features(agent, state, samples)
     held_out = inference_samples(dataset, num_states, seed + 1, frame_stack)  # drawn apart; may overlap by chance
     observations = jnp.asarray(network_dtype(held_out["observations"]))
+    plan = _maze_planner(agent, state, env, dataset, plan_states, seed + 2)
     rows = []
     for task_id in range(1, ogb.NUM_TASKS + 1):
         successes = ogb.relabel_rewards(env, task_id, held_out) == 0.0
@@ -56,15 +72,41 @@ def diagnose(
             stats = action_diagnostics(agent, state, z, observations, held_out["actions"], key, num_actions)
             auc = implied_reward_auc(agent, state, z, observations, successes)
             row = {"task": f"task{task_id}", "mode": mode, "success_states": int(successes.sum())}
-            rows.append(row | stats | {"implied_reward_auc": auc})
+            row |= stats | {"implied_reward_auc": auc}
+            rows.append(row | ({"plan_steps": plan(task_id, z)} if plan else {}))
     return rows
 
 
+def _maze_planner(agent, state, env: str, dataset: dict, num_states: int, seed: int):
+    """task_id, z -> the implied reward's `steps_to_goal` on maze datasets (positions: qpos x, y); None elsewhere."""
+    if ogb.dataset_spec(env).family == "manipspace":
+        return None
+    step_length = median_step_length(dataset["qpos"][:, :2], dataset["terminals"])
+    states = inference_samples(dataset, num_states, seed, agent.config.frame_stack)
+    positions, observations = states["qpos"][:, :2], network_dtype(states["observations"])
+
+    def plan(task_id: int, z: jnp.ndarray) -> float:
+        task = ogb.maze_task(env, task_id)
+        return steps_to_goal(
+            positions,
+            implied_rewards(agent, state, z, observations, chunk=10_000),
+            start_xy=task.start_xy,
+            goal_xy=task.goal_xy,
+            goal_tolerance=task.goal_tolerance,
+            discount=agent.config.discount,
+            step_length=step_length,
+            max_steps=task.max_steps,
+        )
+
+    return plan
+
+
 def format_rows(rows: list[dict]) -> str:
-    """A fixed-width table of the rows."""
-    header = f"{'mode':7} {'task':6} {'success states':>14} " + " ".join(f"{c:>18}" for c in COLUMNS)
+    """A fixed-width table of the rows (the maze columns when the rows have them)."""
+    columns = COLUMNS + tuple(c for c in MAZE_COLUMNS if rows and c in rows[0])
+    header = f"{'mode':7} {'task':6} {'success states':>14} " + " ".join(f"{c:>18}" for c in columns)
     lines = [header] + [
-        f"{r['mode']:7} {r['task']:6} {r['success_states']:>14} " + " ".join(f"{r[c]:>18.3f}" for c in COLUMNS)
+        f"{r['mode']:7} {r['task']:6} {r['success_states']:>14} " + " ".join(f"{r[c]:>18.3f}" for c in columns)
         for r in rows
     ]
     return "\n".join(lines)
@@ -73,7 +115,7 @@ def format_rows(rows: list[dict]) -> str:
 def main(argv: list[str]) -> None:
     if len(argv) > 1:
         raise app.UsageError(f"unexpected arguments: {argv[1:]}")
-    for name in ("inference_samples", "num_states", "num_actions"):
+    for name in ("inference_samples", "num_states", "num_actions", "plan_states"):
         if getattr(FLAGS, name) < 1:
             raise app.UsageError(f"--{name} must be at least 1, got {getattr(FLAGS, name)}")
     logging.set_verbosity(logging.WARNING)
@@ -90,6 +132,7 @@ def main(argv: list[str]) -> None:
         num_states=FLAGS.num_states,
         num_actions=FLAGS.num_actions,
         seed=config["seed"],
+        plan_states=FLAGS.plan_states,
     )
     write_json(workdir / "diagnose.json", {"agent": config["agent"], "env": config["env"], "step": step, "rows": rows})
     print(f"diagnostics: agent={config['agent']} env={config['env']} step={step} seed={config['seed']}")

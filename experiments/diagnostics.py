@@ -66,13 +66,17 @@ def action_diagnostics(
     }
 
 
+def implied_rewards(agent, state, z: jnp.ndarray, observations, chunk: int = 500) -> np.ndarray:
+    """features(s)ᵀz for each observation: for TD-JEPA the reward z encodes, ψ(s)ᵀz; for FB, B(s)ᵀz, the
+    encoded reward before B's covariance."""
+    features = jax.jit(lambda obs: agent.reward_features(state, obs) @ z)
+    return np.concatenate(
+        [np.asarray(features(jnp.asarray(observations[i : i + chunk]))) for i in range(0, len(observations), chunk)]
+    )
+
+
 def implied_reward_auc(
     agent, state, z: jnp.ndarray, observations: jnp.ndarray, successes: np.ndarray, chunk: int = 500
 ) -> float:
-    """How well features(s)ᵀz ranks the task's success states above the others (`roc_auc`). For TD-JEPA
-    that is the reward z encodes, ψ(s)ᵀz; for FB, B(s)ᵀz, the encoded reward before B's covariance."""
-    features = jax.jit(lambda obs: agent.reward_features(state, obs) @ z)
-    implied = np.concatenate(
-        [np.asarray(features(observations[i : i + chunk])) for i in range(0, len(observations), chunk)]
-    )
-    return roc_auc(implied, successes)
+    """How well the `implied_rewards` rank the task's success states above the others (`roc_auc`)."""
+    return roc_auc(implied_rewards(agent, state, z, observations, chunk), successes)

@@ -85,7 +85,8 @@ def test_train_then_evaluate_writes_results(tmp_path, dataset_dir):
     rows = json.loads((host / "diagnose.json").read_text())["rows"]
     assert [(r["mode"], r["task"]) for r in rows[:2]] == [("goal", "task1"), ("reward", "task1")] and len(rows) == 10
     assert all(0.0 <= r["actor_q_rank"] <= 1.0 and r["q_action_spread"] >= 0.0 for r in rows)
-    assert "implied_reward_auc" in out.stdout
+    assert "implied_reward_auc" in out.stdout and "plan_steps" in out.stdout
+    assert all(r["plan_steps"] != r["plan_steps"] or 0 <= r["plan_steps"] <= 1000 for r in rows)  # nan or steps
 
 
 def test_changed_config_is_refused_and_bad_flags_are_named(tmp_path, dataset_dir):
