@@ -138,5 +138,6 @@ class FlowVelocity(nn.Module):
     def __call__(self, obs: jnp.ndarray, x: jnp.ndarray, t: jnp.ndarray) -> jnp.ndarray:
         h = jnp.concatenate([obs, x, t], -1)
         for _ in range(self.hidden_layers):
-            h = nn.gelu(dense(self.hidden_dim, RELU_GAIN)(h))
+            # Gain 1 (the reference's plain nn.Linear) and the exact, erf GELU of torch's nn.GELU().
+            h = nn.gelu(dense(self.hidden_dim)(h), approximate=False)
         return dense(self.action_dim)(h)

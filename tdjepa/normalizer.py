@@ -1,7 +1,9 @@
 """Running observation normalisation, kept outside the gradients as part of the agent's statistics.
 
-As the reference's BatchNorm1d(affine=False, momentum=0.01): updated from every batch's observations
-and next observations, and applied with the running statistics (eval mode) everywhere.
+Like the reference's BatchNorm1d(affine=False, momentum=0.01), applied with the running statistics (eval
+mode) everywhere; it makes one momentum update per batch from the observations and next observations
+together, where the reference's two train-mode passes make two (the same statistics, reached a little slower).
+Only used with `normalize_obs` (this library's CPU defaults; the reference's TD-JEPA launchers do not normalise).
 """
 
 import jax.numpy as jnp
