@@ -75,6 +75,11 @@ def default_config() -> ml_collections.ConfigDict:
     c.actor_pessimism = 0.0
     # A small behaviour-cloning term keeps the TD3 actor out of tanh saturation early in training.
     c.bc_coeff = 0.05
+    # n-step targets: y = Σ_{k<n} γ^k ē(s_{t+k+1}) + γ^n T̄(s_{t+n}, a', z), the dataset's own next n − 1
+    # actions standing in for π's (not in the reference, whose n is 1). Fewer bootstraps per unit of
+    # horizon, at the price of the behaviour's bias over those steps (Park et al. 2025, "Horizon
+    # reduction makes RL scalable"). Needs device-resident data (the source draws the n next states).
+    c.n_step = 1
     add_actor_type_defaults(c)
     add_observation_defaults(c)
     c.normalize_obs = True  # running mean/std of states, as the reference's BatchNorm normaliser
@@ -84,8 +89,17 @@ def default_config() -> ml_collections.ConfigDict:
 def successor_target(
     next_features: jnp.ndarray, next_predictions: jnp.ndarray, discount: jnp.ndarray, penalty: float
 ) -> jnp.ndarray:
-    """y_i = ē(s'_i) + γ_i PEN_k T̄_k(s'_i, a'_i, z_i): the TD target of Σ_t γ^t e(s_{t+1})."""
+    """y_i = ē(s'_i) + γ_i PEN_k T̄_k(s'_i, a'_i, z_i): the TD target of Σ_t γ^t e(s_{t+1}).
+
+    For n-step targets `next_features` is the discounted sum Σ_{k<m} γ^k ē(s_{t+k+1}) and `discount` γ^m."""
     return next_features + discount[:, None] * pessimism(next_predictions, penalty)
+
+
+def discounted_feature_sum(features: jnp.ndarray, steps: jnp.ndarray, gamma: float) -> jnp.ndarray:
+    """Σ_{k<m_i} γ^k e_{i,k} of (B, n, d) features e_{i,k} = ē(s_{t+k+1}), m_i = `steps`[i] ≤ n."""
+    k = jnp.arange(features.shape[1])
+    weights = jnp.where(k < steps[:, None], gamma**k, 0.0)
+    return jnp.einsum("bn,bnd->bd", weights, features)
 
 
 def prediction_loss(prediction: jnp.ndarray, target: jnp.ndarray) -> jnp.ndarray:
@@ -99,6 +113,8 @@ class TDJEPA(LatentActorAgent):
     def __init__(self, config: ml_collections.ConfigDict):
         super().__init__(config)
         c = config
+        if c.n_step < 1:
+            raise ValueError(f"config.n_step must be >= 1, got {c.n_step}")
         self.z_dim = c.phi_dim if c.symmetric else c.psi_dim
         self.phi = SphereEncoder(c.phi_dim, c.phi_hidden_dim, c.phi_hidden_layers)
         self.encoders = {"phi": self.phi}
@@ -188,15 +204,20 @@ class TDJEPA(LatentActorAgent):
         task_next = jax.lax.stop_gradient(self.encode(params, self.task_encoder, next_views[self.task_encoder]))
         z = mix_goal_latents(k_z, task_next, c.train_goal_ratio, self._whitening(state))
 
-        # TD targets: y = ē(s') + γ PEN_k T̄_k(ē_in(s'), a', z), with a' the smoothed policy action.
-        next_features = {name: self.encode(targets, name, next_views[name]) for name in self.encoders}
-        next_actions = self._next_actions(state, targets, next_views["phi"], z, k_next)
-        discount = c.discount * batch.discount
+        # TD targets: y = ē(s') + γ PEN_k T̄_k(ē_in(s'), a', z), with a' the smoothed policy action
+        # (n-step: the features of the next n states summed, and the bootstrap from s_{t+n}).
+        if c.n_step == 1:
+            boot_views = next_views
+            boot_features = {name: self.encode(targets, name, next_views[name]) for name in self.encoders}
+            feature_sums, discount = boot_features, c.discount * batch.discount
+        else:
+            boot_views, boot_features, feature_sums, discount = self._multistep(params, targets, batch)
+        next_actions = self._next_actions(state, targets, boot_views["phi"], z, k_next)
         td_targets = jax.lax.stop_gradient(
             {
                 name: successor_target(
-                    next_features[target],
-                    self.predict(targets, name, next_features[source], next_actions, z),
+                    feature_sums[target],
+                    self.predict(targets, name, boot_features[source], next_actions, z),
                     discount,
                     c.predictor_pessimism,
                 )
@@ -262,6 +283,24 @@ class TDJEPA(LatentActorAgent):
             step=state.step + 1,
         )
         return new_state, metrics
+
+    def _multistep(self, params: dict, targets: dict, batch: Batch):
+        """What the n-step targets need: the views and target features of s_{t+m} (m ≤ n, the steps left
+        in the episode), Σ_{k<m} γ^k ē(s_{t+k+1}) per encoder, and the bootstrap's discount γ^m."""
+        n = self.config.n_step
+        future = batch.future_observations
+        if future is None or future.shape[1] != n:
+            got = "none" if future is None else future.shape[1]
+            raise ValueError(f"config.n_step={n} needs batches with {n} future states each (got {got})")
+        size, steps = future.shape[0], batch.future_steps
+        flat = jax.lax.stop_gradient(self.views(params, future.reshape(size * n, *future.shape[2:])))
+        views = {name: v.reshape(size, n, *v.shape[1:]) for name, v in flat.items()}
+        features = {name: self.encode(targets, name, flat[name]).reshape(size, n, -1) for name in self.encoders}
+        rows, last = jnp.arange(size), steps - 1
+        boot_views = {name: v[rows, last] for name, v in views.items()}
+        boot_features = {name: f[rows, last] for name, f in features.items()}
+        sums = {name: discounted_feature_sum(f, steps, self.config.discount) for name, f in features.items()}
+        return boot_views, boot_features, sums, self.config.discount**steps * batch.discount
 
     def reward_features(self, state: AgentState, obs: jnp.ndarray) -> jnp.ndarray:
         """ψ(s): the features a task's reward is linear in, r(s) = ψ(s)ᵀz."""

@@ -103,7 +103,7 @@ def build_run(config: dict, dataset: dict[str, np.ndarray], host_data: bool = Fa
         example = source.example_batch()
     else:
         data = make_offline_data(*arrays, frame_stack=agent_config.frame_stack)
-        source = OfflineSource(data, agent_config.batch_size)
+        source = OfflineSource(data, agent_config.batch_size, agent_config.get("n_step", 1))
         example = sample_batch(data, jax.random.PRNGKey(0), 2)
     seeds = [config["seed"] + i for i in range(config["num_seeds"])]
     runners: RunnerState = init_runners(agent, seeds, example)

@@ -4,6 +4,9 @@ Episodes are stored whole (every observation, the last one included, as OGBench 
 index t is valid when t is not the last step of its episode, so (s_t, a_t, s_{t+1}) never crosses an
 episode end. Episode ends are not terminations: agents bootstrap through them.
 
+With `horizon` n > 1 a batch also holds s_{t+1} … s_{t+n} for n-step TD targets, cut at the episode's
+last step (the count of steps kept is `future_steps`).
+
 Pixel datasets keep single uint8 frames; with `frame_stack` = k the observation at t is frames
 t−k+1 … t of its episode (the first frame repeated before the episode starts), stacked on channels.
 """
@@ -16,12 +19,17 @@ import numpy as np
 
 @flax.struct.dataclass
 class Batch:
-    """A batch of transitions; `discount` is 1 unless the environment truly terminated."""
+    """A batch of transitions; `discount` is 1 unless the environment truly terminated.
+
+    Multi-step batches add `future_observations` (B, n, ...): s_{t+1} … s_{t+n}, the last one repeated
+    past the episode's end, and `future_steps` (B,): how many of them lie inside the episode (1 … n)."""
 
     observations: jnp.ndarray
     actions: jnp.ndarray
     next_observations: jnp.ndarray
     discount: jnp.ndarray
+    future_observations: jnp.ndarray | None = None
+    future_steps: jnp.ndarray | None = None
 
 
 @flax.struct.dataclass
@@ -32,6 +40,7 @@ class OfflineData:
     actions: jnp.ndarray
     valid_indices: jnp.ndarray
     episode_starts: jnp.ndarray  # index of the first step of each step's episode
+    episode_ends: jnp.ndarray  # index of the last step of each step's episode
     frame_stack: int = flax.struct.field(pytree_node=False, default=1)
 
     @property
@@ -50,6 +59,14 @@ def episode_starts(terminals: np.ndarray) -> np.ndarray:
     terminals = np.asarray(terminals, dtype=bool)
     first = np.concatenate([[True], terminals[:-1]])
     return np.maximum.accumulate(np.where(first, np.arange(len(terminals)), 0)).astype(np.int32)
+
+
+def episode_ends(terminals: np.ndarray) -> np.ndarray:
+    """For every step, the index of the last step of its episode (the dataset's end closes the last one)."""
+    terminals = np.asarray(terminals, dtype=bool).copy()
+    terminals[-1] = True
+    last = np.where(terminals, np.arange(len(terminals)), len(terminals))
+    return np.minimum.accumulate(last[::-1])[::-1].astype(np.int32)
 
 
 def stacked_observations(observations, starts, indices, frame_stack: int):
@@ -88,25 +105,36 @@ def make_offline_data(
         actions=jnp.asarray(actions),
         valid_indices=jnp.asarray(indices),
         episode_starts=jnp.asarray(episode_starts(terminals)),
+        episode_ends=jnp.asarray(episode_ends(terminals)),
         frame_stack=frame_stack,
     )
 
 
-def gather_batch(data: OfflineData, indices: jnp.ndarray) -> Batch:
-    """Transitions at the given valid time indices (s_{t+1} is in the same episode as s_t)."""
+def gather_batch(data: OfflineData, indices: jnp.ndarray, horizon: int = 1) -> Batch:
+    """Transitions at the given valid time indices (s_{t+1} is in the same episode as s_t); with
+    horizon n > 1 also s_{t+1} … s_{t+n}, cut at the episode's last step."""
 
     def observations_at(at: jnp.ndarray) -> jnp.ndarray:
         return stacked_observations(data.observations, data.episode_starts, at, data.frame_stack)
 
-    return Batch(
+    batch = Batch(
         observations=observations_at(indices),
         actions=data.actions[indices],
         next_observations=observations_at(indices + 1),
         discount=jnp.ones(indices.shape, jnp.float32),
     )
+    if horizon == 1:
+        return batch
+    last = data.episode_ends[indices]
+    future = jnp.minimum(indices[:, None] + jnp.arange(1, horizon + 1), last[:, None])
+    observations = observations_at(future.reshape(-1))
+    return batch.replace(
+        future_observations=observations.reshape(*future.shape, *observations.shape[1:]),
+        future_steps=jnp.minimum(horizon, last - indices),
+    )
 
 
-def sample_batch(data: OfflineData, key: jax.Array, batch_size: int) -> Batch:
-    """Uniform transitions drawn with replacement, inside jit."""
+def sample_batch(data: OfflineData, key: jax.Array, batch_size: int, horizon: int = 1) -> Batch:
+    """Uniform transitions drawn with replacement, inside jit (with `horizon` future states each)."""
     choice = jax.random.randint(key, (batch_size,), 0, data.valid_indices.shape[0])
-    return gather_batch(data, data.valid_indices[choice])
+    return gather_batch(data, data.valid_indices[choice], horizon)

@@ -106,13 +106,19 @@ class LatentActorAgent:
         return {name: self.view(params, name, obs) for name in self.view_names}
 
     def _augmented(self, key: jax.Array, batch: Batch) -> Batch:
-        """Pixels: s and s' randomly shifted, independently (the reference's augment_image)."""
+        """Pixels: s and s' (and the future frames of n-step batches) randomly shifted, independently (the
+        reference's augment_image)."""
         k_obs, k_next = jax.random.split(key)
         pad = self.config.augment_pad
-        return batch.replace(
+        batch = batch.replace(
             observations=random_shift(k_obs, batch.observations, pad),
             next_observations=random_shift(k_next, batch.next_observations, pad),
         )
+        if batch.future_observations is None:
+            return batch
+        future = batch.future_observations
+        shifted = random_shift(jax.random.fold_in(k_next, 1), future.reshape(-1, *future.shape[2:]), pad)
+        return batch.replace(future_observations=shifted.reshape(future.shape))
 
     def _actor(self, action_dim: int) -> Actor | NoiseConditionedActor:
         c = self.config

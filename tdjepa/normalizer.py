@@ -30,9 +30,12 @@ def normalize(stats: dict[str, jnp.ndarray], obs: jnp.ndarray) -> jnp.ndarray:
 
 
 def observe_batch(stats: dict[str, jnp.ndarray], batch: Batch) -> tuple[dict[str, jnp.ndarray], Batch]:
-    """Updates the statistics with the batch's states and returns the batch normalised with them."""
+    """Updates the statistics with the batch's states and returns the batch normalised with them (the
+    future states of n-step batches too, which do not enter the statistics)."""
     stats = update_normalizer(stats, jnp.concatenate([batch.observations, batch.next_observations]))
+    future = batch.future_observations
     return stats, batch.replace(
         observations=normalize(stats, batch.observations),
         next_observations=normalize(stats, batch.next_observations),
+        future_observations=None if future is None else normalize(stats, future),
     )

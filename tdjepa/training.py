@@ -41,13 +41,15 @@ class DataSource(Protocol):
 
 @flax.struct.dataclass
 class OfflineSource:
-    """Uniform batches from a device-resident offline dataset; carries no state."""
+    """Uniform batches from a device-resident offline dataset; carries no state. `horizon` n > 1 adds the
+    next n states of each transition, for n-step targets."""
 
     data: OfflineData
     batch_size: int = flax.struct.field(pytree_node=False)
+    horizon: int = flax.struct.field(pytree_node=False, default=1)
 
     def sample(self, source_state: Any, agent: AgentState, key: jax.Array, index: jnp.ndarray) -> tuple[Any, Batch]:
-        return source_state, sample_batch(self.data, key, self.batch_size)
+        return source_state, sample_batch(self.data, key, self.batch_size, self.horizon)
 
     def for_chunk(self, step: int, num_updates: int) -> "OfflineSource":
         return self

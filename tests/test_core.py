@@ -5,7 +5,7 @@ import jax.numpy as jnp
 import numpy as np
 import pytest
 
-from tdjepa.data import gather_batch, sample_batch, transition_indices
+from tdjepa.data import gather_batch, make_offline_data, sample_batch, transition_indices
 from tdjepa.inference import least_squares_latent, reward_weighted_latent, softmax_weighted_latent
 from tdjepa.latents import (
     mix_goal_latents,
@@ -91,6 +91,19 @@ def test_sampled_batches_pair_each_state_with_its_successor():
     np.testing.assert_array_equal(np.asarray(batch.next_observations), obs[np.array(rows) + 1])
     assert all(r % 10 != 9 for r in rows)
     np.testing.assert_array_equal(gather_batch(data, jnp.array([0])).actions, data.actions[:1])
+
+
+def test_multistep_batches_hold_the_next_states_cut_at_the_episode_end():
+    """s_{t+1} … s_{t+3} of each transition, the episode's last state repeated past its end."""
+    obs = np.arange(10, dtype=np.float32)[:, None]  # the value of a state is its row
+    terminals = np.array([0, 0, 0, 1, 0, 0, 0, 0, 0, 1], bool)
+    data = make_offline_data(obs, np.zeros((10, 1), np.float32), terminals)
+    batch = gather_batch(data, jnp.array([0, 1, 2, 4, 7, 8]), horizon=3)
+    expected = [[1, 2, 3], [2, 3, 3], [3, 3, 3], [5, 6, 7], [8, 9, 9], [9, 9, 9]]
+    np.testing.assert_array_equal(batch.future_observations[..., 0], expected)
+    np.testing.assert_array_equal(batch.future_steps, [3, 2, 1, 3, 2, 1])
+    np.testing.assert_array_equal(batch.future_observations[:, 0], batch.next_observations)
+    assert gather_batch(data, jnp.array([0])).future_observations is None
 
 
 def test_noisy_action_is_bounded_and_straight_through():

@@ -7,7 +7,7 @@ import numpy as np
 import optax
 
 from agents.fb import measure_loss, measure_target
-from agents.td_jepa import prediction_loss, successor_target
+from agents.td_jepa import discounted_feature_sum, prediction_loss, successor_target
 from tdjepa.latents import polyak
 
 N_STATES, GAMMA = 6, 0.8
@@ -86,6 +86,40 @@ def test_td_jepa_predictor_recovers_successor_features():
         return prediction_loss(params["T"][s][None], jax.lax.stop_gradient(y))
 
     params = train_tabular(loss, params, steps=4000, lr=3e-2, tau=0.05)
+    truth = successor_measure(np.asarray(p)) @ np.asarray(psi)
+    error = np.linalg.norm(np.asarray(params["T"]) - truth) / np.linalg.norm(truth)
+    assert error < 0.02, f"relative error {error:.3f}"
+
+
+def sample_paths(key, p: jnp.ndarray, batch: int, n: int):
+    """s ~ uniform ρ and its next n states under P_π, (batch,) and (batch, n)."""
+    k_s, *keys = jax.random.split(key, n + 1)
+    s = jax.random.randint(k_s, (batch,), 0, N_STATES)
+    path, current = [], s
+    for k in keys:
+        current = jax.random.categorical(k, jnp.log(p[current]))
+        path.append(current)
+    return s, jnp.stack(path, 1)
+
+
+def test_td_jepa_multistep_targets_recover_the_same_successor_features():
+    """n-step targets on on-policy paths, cut at a random step m ≤ n as at episode ends, have the
+    one-step fixed point M ψ: relative error below 2%."""
+    p = jnp.asarray(random_chain(seed=3))
+    psi = jnp.eye(N_STATES)
+    n = 4
+
+    def loss(params, target, key):
+        k_path, k_cut = jax.random.split(key)
+        s, path = sample_paths(k_path, p, 512, n)
+        steps = jax.random.randint(k_cut, (512,), 1, n + 1)
+        boot = path[jnp.arange(512), steps - 1]
+        y = successor_target(
+            discounted_feature_sum(psi[path], steps, GAMMA), target["T"][boot][None], GAMMA**steps, 0.0
+        )
+        return prediction_loss(params["T"][s][None], jax.lax.stop_gradient(y))
+
+    params = train_tabular(loss, {"T": jnp.zeros((N_STATES, N_STATES))}, steps=4000, lr=3e-2, tau=0.05)
     truth = successor_measure(np.asarray(p)) @ np.asarray(psi)
     error = np.linalg.norm(np.asarray(params["T"]) - truth) / np.linalg.norm(truth)
     assert error < 0.02, f"relative error {error:.3f}"

@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 
 from tdjepa.checkpoints import Checkpointer
-from tdjepa.data import sample_batch
+from tdjepa.data import gather_batch, sample_batch
 from tdjepa.latents import mix_goal_latents
 from tdjepa.training import (
     OfflineSource,
@@ -70,6 +70,33 @@ def test_updates_change_every_network(name, overrides):
         assert any(changed), net
     for net in state.target_params:
         assert not np.allclose(jax.tree.leaves(state.target_params[net])[0], jax.tree.leaves(new.target_params[net])[0])
+
+
+def test_multistep_update_with_one_step_left_equals_the_one_step_update():
+    """n-step targets cut after one step (two-step episodes) are the one-step targets."""
+    data = random_data(num_episodes=40, length=2)
+    indices = data.valid_indices[:32]
+    one = tiny_agent("td_jepa")
+    multi = tiny_agent("td_jepa", n_step=3)
+    state = one.init(jax.random.PRNGKey(1), gather_batch(data, indices))
+    key = jax.random.PRNGKey(2)
+    expected, expected_metrics = jax.jit(one.update)(state, gather_batch(data, indices), key)
+    actual, metrics = jax.jit(multi.update)(state, gather_batch(data, indices, horizon=3), key)
+    assert_trees_close(expected_metrics, metrics)
+    assert_trees_close(expected, actual)
+
+
+def test_multistep_targets_use_the_later_states_and_refuse_one_step_batches():
+    data = random_data()
+    indices = data.valid_indices[:32]
+    agent = tiny_agent("td_jepa", n_step=3)
+    state = agent.init(jax.random.PRNGKey(1), gather_batch(data, indices))
+    key = jax.random.PRNGKey(2)
+    _, multi = jax.jit(agent.update)(state, gather_batch(data, indices, horizon=3), key)
+    _, one = jax.jit(tiny_agent("td_jepa").update)(state, gather_batch(data, indices), key)
+    assert not np.isclose(float(multi["T_phi_loss"]), float(one["T_phi_loss"]), rtol=1e-3)
+    with pytest.raises(ValueError, match="n_step=3 needs batches with 3 future states"):
+        agent.update(state, gather_batch(data, indices), key)
 
 
 def test_consecutive_updates_draw_different_latents():
