@@ -211,7 +211,7 @@ class TDJEPA(LatentActorAgent):
             boot_features = {name: self.encode(targets, name, next_views[name]) for name in self.encoders}
             feature_sums, discount = boot_features, c.discount * batch.discount
         else:
-            boot_views, boot_features, feature_sums, discount = self._multistep(params, targets, batch)
+            boot_views, boot_features, feature_sums, discount = self._multistep(params, targets, batch, next_views)
         next_actions = self._next_actions(state, targets, boot_views["phi"], z, k_next)
         td_targets = jax.lax.stop_gradient(
             {
@@ -284,17 +284,22 @@ class TDJEPA(LatentActorAgent):
         )
         return new_state, metrics
 
-    def _multistep(self, params: dict, targets: dict, batch: Batch):
+    def _multistep(self, params: dict, targets: dict, batch: Batch, next_views: dict):
         """What the n-step targets need: the views and target features of s_{t+m} (m ≤ n, the steps left
-        in the episode), Σ_{k<m} γ^k ē(s_{t+k+1}) per encoder, and the bootstrap's discount γ^m."""
+        in the episode), Σ_{k<m} γ^k ē(s_{t+k+1}) per encoder, and the bootstrap's discount γ^m.
+        `next_views` are the views of s_{t+1}, already computed; only s_{t+2} … s_{t+n} are viewed here."""
         n = self.config.n_step
         future = batch.future_observations
         if future is None or future.shape[1] != n:
             got = "none" if future is None else future.shape[1]
             raise ValueError(f"config.n_step={n} needs batches with {n} future states each (got {got})")
         size, steps = future.shape[0], batch.future_steps
-        flat = jax.lax.stop_gradient(self.views(params, future.reshape(size * n, *future.shape[2:])))
-        views = {name: v.reshape(size, n, *v.shape[1:]) for name, v in flat.items()}
+        later = self.views(params, future[:, 1:].reshape(size * (n - 1), *future.shape[2:]))
+        views = {
+            name: jnp.concatenate([next_views[name][:, None], v.reshape(size, n - 1, *v.shape[1:])], 1)
+            for name, v in jax.lax.stop_gradient(later).items()
+        }
+        flat = {name: v.reshape(size * n, *v.shape[2:]) for name, v in views.items()}
         features = {name: self.encode(targets, name, flat[name]).reshape(size, n, -1) for name in self.encoders}
         rows, last = jnp.arange(size), steps - 1
         boot_views = {name: v[rows, last] for name, v in views.items()}

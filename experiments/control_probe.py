@@ -120,7 +120,7 @@ def train_and_probe(
     data = make_offline_data(**collect(field, num_episodes, episode_length, seed))
     agent = agents.make(agent_name, config)
     runner = init_runner(agent, seed, sample_batch(data, jax.random.PRNGKey(seed), 2))
-    source = OfflineSource(data, config.batch_size)
+    source = OfflineSource(data, config.batch_size, config.get("n_step", 1))
     chunk = compile_chunk(agent.update, eval_every)
     rows, start = [], time.perf_counter()
     for step in range(eval_every, num_updates + 1, eval_every):
