@@ -8,7 +8,12 @@ import ml_collections
 
 from tdjepa.data import Batch
 from tdjepa.inference import goal_latent, reward_weighted_latent, softmax_weighted_latent
-from tdjepa.latent_actor import LatentActorAgent, add_actor_type_defaults, add_observation_defaults
+from tdjepa.latent_actor import (
+    LatentActorAgent,
+    add_actor_type_defaults,
+    add_observation_defaults,
+    add_schedule_defaults,
+)
 from tdjepa.latents import (
     mix_goal_latents,
     off_diagonal_mean_square,
@@ -56,6 +61,7 @@ def default_config() -> ml_collections.ConfigDict:
     c.bc_coeff = 0.05
     add_actor_type_defaults(c)
     add_observation_defaults(c)
+    add_schedule_defaults(c)
     c.normalize_obs = True  # running mean/std of states, as the reference's BatchNorm normaliser
     c.reward_inference = "weighted_sum"  # or "softmax_weighted" (Meta Motivo's reward_wr_inference)
     return c
@@ -107,7 +113,7 @@ class FB(LatentActorAgent):
         rates = {"L": c.lr_f, "F": c.lr_f, "B": c.lr_b}
         self.fb_names = self.trunk_names + list(rates)
         rates |= {"forward_trunk": c.lr_f, "backward_trunk": c.lr_b}
-        self.fb_optimizer = per_network_adam({name: rates[name] for name in self.fb_names})
+        self.fb_optimizer = per_network_adam({name: rates[name] for name in self.fb_names}, c.lr_cosine_steps)
 
     def init(self, key: jax.Array, example_batch: Batch) -> AgentState:
         """Fresh parameters (orthogonal init), targets copied after init, optimiser states."""

@@ -12,7 +12,12 @@ import ml_collections
 
 from tdjepa.data import Batch
 from tdjepa.inference import goal_latent, least_squares_latent
-from tdjepa.latent_actor import LatentActorAgent, add_actor_type_defaults, add_observation_defaults
+from tdjepa.latent_actor import (
+    LatentActorAgent,
+    add_actor_type_defaults,
+    add_observation_defaults,
+    add_schedule_defaults,
+)
 from tdjepa.latents import (
     mix_goal_latents,
     orthonormality_loss,
@@ -78,10 +83,11 @@ def default_config() -> ml_collections.ConfigDict:
     # n-step targets: y = Σ_{k<n} γ^k ē(s_{t+k+1}) + γ^n T̄(s_{t+n}, a', z), the dataset's own next n − 1
     # actions standing in for π's (not in the reference, whose n is 1). Fewer bootstraps per unit of
     # horizon, at the price of the behaviour's bias over those steps (Park et al. 2025, "Horizon
-    # reduction makes RL scalable"). Needs device-resident data (the source draws the n next states).
+    # reduction makes RL scalable"). Batches then carry the n next states (device or host sampled).
     c.n_step = 1
     add_actor_type_defaults(c)
     add_observation_defaults(c)
+    add_schedule_defaults(c)
     c.normalize_obs = True  # running mean/std of states, as the reference's BatchNorm normaliser
     return c
 
@@ -139,7 +145,9 @@ class TDJEPA(LatentActorAgent):
         }
         lrs = {"phi": c.lr_phi, "psi": c.lr_psi} | {name: c.lr_predictor for name in self.predictors}
         lrs |= {f"{name}_trunk": lrs[name] for name in self.encoders}
-        self.representation_optimizer = per_network_adam({k: lrs[k] for k in self.representation_names})
+        self.representation_optimizer = per_network_adam(
+            {k: lrs[k] for k in self.representation_names}, c.lr_cosine_steps
+        )
 
     @property
     def representation_names(self) -> list[str]:

@@ -96,14 +96,20 @@ def build_run(config: dict, dataset: dict[str, np.ndarray], host_data: bool = Fa
     agent_config = ml_collections.ConfigDict(saved_agent_config(config))
     agent = agents.make(config["agent"], agent_config)
     arrays = (dataset["observations"], dataset["actions"], dataset["terminals"])
+    horizon = agent_config.get("n_step", 1)
     if host_data:
         source = HostSampler(
-            *arrays, agent_config.batch_size, config["seed"], agent_config.frame_stack, sharding=sharding
+            *arrays,
+            agent_config.batch_size,
+            config["seed"],
+            agent_config.frame_stack,
+            sharding=sharding,
+            horizon=horizon,
         )
         example = source.example_batch()
     else:
         data = make_offline_data(*arrays, frame_stack=agent_config.frame_stack)
-        source = OfflineSource(data, agent_config.batch_size, agent_config.get("n_step", 1))
+        source = OfflineSource(data, agent_config.batch_size, horizon)
         example = sample_batch(data, jax.random.PRNGKey(0), 2)
     seeds = [config["seed"] + i for i in range(config["num_seeds"])]
     runners: RunnerState = init_runners(agent, seeds, example)

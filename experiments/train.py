@@ -90,10 +90,6 @@ def check_flags() -> None:
             raise app.UsageError(f"--{name} must be >= 0, got {getattr(FLAGS, name)}")
     if FLAGS.host_data and FLAGS.num_seeds > 1:
         raise app.UsageError("--host_data draws one stream of batches: use --num_seeds=1 (or device-resident data)")
-    if FLAGS.host_data and FLAGS.config.get("n_step", 1) > 1:
-        raise app.UsageError(
-            f"--config.n_step={FLAGS.config.n_step} needs device-resident data (the host sampler draws s and s' only)"
-        )
     if FLAGS.num_devices > len(jax.devices()):
         raise app.UsageError(f"--num_devices={FLAGS.num_devices} but only {len(jax.devices())} devices exist")
     visual, pixels = ogb.dataset_spec(FLAGS.env).visual, FLAGS.config.obs_type == "pixels"

@@ -37,6 +37,13 @@ def add_actor_type_defaults(c: ml_collections.ConfigDict) -> None:
     c.flow_hidden_layers = 2
 
 
+def add_schedule_defaults(c: ml_collections.ConfigDict) -> None:
+    """The learning-rate schedule of every optimiser of the agent."""
+    # 0: constant rates (the reference's). N > 0: every rate decays along a cosine to 0 over N updates, so
+    # a run ends on settled weights rather than wherever the last updates left them.
+    c.lr_cosine_steps = 0
+
+
 def add_observation_defaults(c: ml_collections.ConfigDict) -> None:
     """How observations enter the networks: state vectors, or stacked uint8 frames (visual datasets)."""
     # "pixels": each view has its own DrQ trunk (no EMA copy: next-state features come from the online
@@ -71,7 +78,9 @@ class LatentActorAgent:
         self.trunk = DrQEncoder(config.trunk_dim)
         self.flow_bc = config.actor_type == "flow_bc"
         rates = {"actor": config.lr_actor} | ({"actor_flow": config.lr_actor_flow} if self.flow_bc else {})
-        self.actor_optimizer = per_network_adam(rates)
+        if config.lr_cosine_steps < 0:
+            raise ValueError(f"config.lr_cosine_steps must be >= 0, got {config.lr_cosine_steps}")
+        self.actor_optimizer = per_network_adam(rates, config.lr_cosine_steps)
 
     @property
     def samples_at_evaluation(self) -> bool:

@@ -25,10 +25,15 @@ class AgentState:
     action_dim: int = flax.struct.field(pytree_node=False)
 
 
-def per_network_adam(learning_rates: dict[str, float]) -> optax.GradientTransformation:
-    """Adam over a dict of networks, with one learning rate per network (torch defaults otherwise)."""
+def per_network_adam(learning_rates: dict[str, float], cosine_steps: int = 0) -> optax.GradientTransformation:
+    """Adam over a dict of networks, with one learning rate per network (torch defaults otherwise); with
+    `cosine_steps` > 0 each rate decays along a cosine to 0 over that many updates (then stays at 0)."""
+
+    def rate(lr: float) -> float | optax.Schedule:
+        return optax.cosine_decay_schedule(lr, cosine_steps) if cosine_steps > 0 else lr
+
     return optax.multi_transform(
-        {name: optax.adam(lr) for name, lr in learning_rates.items()},
+        {name: optax.adam(rate(lr)) for name, lr in learning_rates.items()},
         {name: name for name in learning_rates},
     )
 

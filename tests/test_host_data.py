@@ -4,7 +4,7 @@ whatever the chunking and prefetching, and train like device-resident ones."""
 import jax
 import numpy as np
 
-from tdjepa.data import episode_starts, stacked_observations
+from tdjepa.data import episode_starts, gather_batch, make_offline_data, stacked_observations
 from tdjepa.host_data import HostSampler
 from tdjepa.training import compile_chunk, init_runner
 
@@ -43,6 +43,26 @@ def test_host_frame_stacks_equal_the_device_datas_stacks_of_the_same_transitions
         np.testing.assert_array_equal(np.asarray(stacked).reshape(expected.shape), expected)
     assert (np.asarray(batches.observations)[..., 0] <= np.asarray(batches.observations)[..., 6]).all()
     assert (index % 5 < 2).any(), "some stacks repeat their episode's first frame"
+
+
+def test_host_multistep_batches_equal_the_device_datas_batches_of_the_same_transitions():
+    # Step-numbered frames, 5-step episodes, stacks of 2, 3 future states: windows t-1 .. t+3 cut at the
+    # episode's last frame give the same s, s', s_{t+1..t+3} and step counts as the device-resident data.
+    n, frame_stack, horizon = 30, 2, 3
+    frames = np.broadcast_to(np.arange(n, dtype=np.uint8)[:, None, None, None], (n, 4, 4, 3)).copy()
+    terminals = np.zeros(n, bool)
+    terminals[4::5] = True
+    actions = np.random.default_rng(0).normal(size=(n, 2)).astype(np.float32)
+    host = HostSampler(frames, actions, terminals, 8, seed=0, frame_stack=frame_stack, horizon=horizon)
+    chunk = host.draw(0, 4)
+    assert chunk.windows.shape == (4, 8, frame_stack + horizon, 4, 4, 3)
+    index = host.indices(0, 4).reshape(-1)
+    device = make_offline_data(frames, actions, terminals, frame_stack=frame_stack)
+    expected = gather_batch(device, index, horizon=horizon)
+    actual = jax.tree.map(lambda x: np.asarray(x).reshape(-1, *x.shape[2:]), chunk.batches)
+    for a, b in zip(jax.tree.leaves(actual), jax.tree.leaves(expected), strict=True):
+        np.testing.assert_array_equal(a, np.asarray(b))
+    assert {1, 3} <= set(actual.future_steps.tolist()), "some transitions are cut short by their episode's end"
 
 
 def test_host_batches_depend_only_on_the_seed_and_the_update_index():

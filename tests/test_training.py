@@ -115,6 +115,25 @@ def test_consecutive_updates_draw_different_latents():
 
 
 @pytest.mark.parametrize("name", AGENTS)
+def test_cosine_schedule_moves_every_network_until_its_last_step_and_none_after(name):
+    agent, data, source = setup(name, lr_cosine_steps=3)
+    runner = init_runner(agent, 0, sample_batch(data, jax.random.PRNGKey(0), 2))
+    params = [jax.tree.map(np.asarray, runner.agent.params)]  # copies: chunks donate their input state
+    for num_updates in (2, 1, 2):  # after updates 2, 3 and 5
+        runner, _ = compile_chunk(agent.update, num_updates)(runner, source)
+        params.append(jax.tree.map(np.asarray, runner.agent.params))
+    for net in params[0]:
+        leaves = [jax.tree.leaves(p[net]) for p in params]
+        moved = [
+            not all(np.array_equal(a, b) for a, b in zip(x, y, strict=True))
+            for x, y in zip(leaves, leaves[1:], strict=False)
+        ]
+        assert moved == [True, True, False], net  # updates 1-3 at rates 1, 0.75, 0.25 × lr; then 0
+    with pytest.raises(ValueError, match="lr_cosine_steps must be >= 0"):
+        tiny_agent(name, lr_cosine_steps=-1)
+
+
+@pytest.mark.parametrize("name", AGENTS)
 def test_vmapped_seeds_equal_single_seed_runs(name):
     agent, data, source = setup(name)
     example = sample_batch(data, jax.random.PRNGKey(0), 2)
