@@ -134,8 +134,9 @@ class FB(LatentActorAgent):
         fb_params = {k: params[k] for k in self.fb_names}
         return AgentState(
             params=params,
-            # The trunks have no EMA copy (the reference's): targets of L, F and B only.
-            target_params=jax.tree.map(jnp.copy, {k: params[k] for k in ("L", "F", "B")}),
+            # The trunks have no EMA copy (the reference's): targets of L, F and B only (and π's average).
+            target_params=jax.tree.map(jnp.copy, {k: params[k] for k in ("L", "F", "B")})
+            | self._averaged_actor(params),
             opt_states={
                 "fb": self.fb_optimizer.init(fb_params),
                 "actor": self.actor_optimizer.init({name: params[name] for name in self.actor_names}),
@@ -207,7 +208,7 @@ class FB(LatentActorAgent):
             k_actor,
         )
         params = params | actor_params
-        taus = {"L": c.f_tau, "F": c.f_tau, "B": c.b_tau}
+        taus = {"L": c.f_tau, "F": c.f_tau, "B": c.b_tau, "actor": c.actor_average_tau}
         targets = {name: polyak(params[name], targets[name], taus[name]) for name in targets}
         metrics |= actor_metrics | {"total_loss": loss, "fb_grad_norm": global_norm(grads)}
         new_state = state.replace(

@@ -174,9 +174,8 @@ class TDJEPA(LatentActorAgent):
         return AgentState(
             params=params,
             # The trunks have no EMA copy (the reference's): targets of the MLP encoders and predictors only.
-            target_params=jax.tree.map(
-                jnp.copy, {k: v for k, v in representation.items() if k not in self.trunk_names}
-            ),
+            target_params=jax.tree.map(jnp.copy, {k: v for k, v in representation.items() if k not in self.trunk_names})
+            | self._averaged_actor(params),
             opt_states={
                 "representation": self.representation_optimizer.init(representation),
                 "actor": self.actor_optimizer.init({name: params[name] for name in self.actor_names}),
@@ -281,6 +280,7 @@ class TDJEPA(LatentActorAgent):
         params = params | actor_params
 
         taus = {name: c.encoder_tau for name in self.encoders} | {name: c.predictor_tau for name in self.predictors}
+        taus["actor"] = c.actor_average_tau
         targets = {name: polyak(params[name], targets[name], taus[name]) for name in targets}
         metrics |= actor_metrics | {"representation_loss": loss, "representation_grad_norm": global_norm(grads)}
         new_state = state.replace(

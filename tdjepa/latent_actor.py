@@ -35,6 +35,9 @@ def add_actor_type_defaults(c: ml_collections.ConfigDict) -> None:
     c.lr_actor_flow = 3e-4
     c.flow_steps = 10
     c.flow_hidden_layers = 2
+    # > 0: keep a Polyak average of π's weights at this rate (window ≈ 1/τ updates) and act with it; training
+    # (TD targets, the actor's own step) still uses the online π. 0: act with the online π (the reference's).
+    c.actor_average_tau = 0.0
 
 
 def add_schedule_defaults(c: ml_collections.ConfigDict) -> None:
@@ -81,6 +84,8 @@ class LatentActorAgent:
         if config.lr_cosine_steps < 0:
             raise ValueError(f"config.lr_cosine_steps must be >= 0, got {config.lr_cosine_steps}")
         self.actor_optimizer = per_network_adam(rates, config.lr_cosine_steps)
+        if not 0.0 <= config.actor_average_tau <= 1.0:
+            raise ValueError(f"config.actor_average_tau must be in [0, 1], got {config.actor_average_tau}")
 
     @property
     def samples_at_evaluation(self) -> bool:
@@ -152,14 +157,25 @@ class LatentActorAgent:
             "actor_flow": self._velocity(action_dim).init(k_flow, inputs, action, time)["params"],
         }
 
+    def _averaged_actor(self, params: dict) -> dict:
+        """The initial entry of `target_params` holding π's weight average ({} when not averaging)."""
+        return {"actor": jax.tree.map(jnp.copy, params["actor"])} if self.config.actor_average_tau > 0 else {}
+
     def _policy(
-        self, state: AgentState, params: dict, obs: jnp.ndarray, z: jnp.ndarray, noise: jnp.ndarray | None = None
+        self,
+        state: AgentState,
+        params: dict,
+        obs: jnp.ndarray,
+        z: jnp.ndarray,
+        noise: jnp.ndarray | None = None,
+        actor_params: dict | None = None,
     ) -> jnp.ndarray:
         """tanh μ(s, z) (flow-BC: tanh μ(s, z, ξ)), the actor reading obs or its encoding under `params`
-        (online or target)."""
+        (online or target); π's own weights are the online ones unless `actor_params` are given."""
         inputs = self._actor_input(params, obs)
         extra = (noise,) if self.flow_bc else ()
-        return self._actor(state.action_dim).apply({"params": state.params["actor"]}, inputs, z, *extra)
+        weights = state.params["actor"] if actor_params is None else actor_params
+        return self._actor(state.action_dim).apply({"params": weights}, inputs, z, *extra)
 
     def _next_actions(
         self, state: AgentState, params: dict, next_obs: jnp.ndarray, z: jnp.ndarray, key: jax.Array
@@ -269,13 +285,14 @@ class LatentActorAgent:
     def act(self, state: AgentState, obs: jnp.ndarray, z: jnp.ndarray, key: jax.Array | None = None):
         """The policy's action. TD3: its mean tanh μ(s, z), or a noisy TD3 sample when a key is given.
         Flow-BC: π(s, z, ξ) with ξ = 0 (deterministic), or ξ ~ N(0, I) when a key is given (how it is
-        evaluated: see `samples_at_evaluation`)."""
+        evaluated: see `samples_at_evaluation`). π's averaged weights when config.actor_average_tau > 0."""
         inputs = self._inputs(state, obs, self.actor_view)
+        weights = state.target_params.get("actor")
         if self.flow_bc:
             shape = (*inputs.shape[:-1], state.action_dim)  # inputs: features for pixels, not frames
             noise = jnp.zeros(shape) if key is None else jax.random.normal(key, shape)
-            return self._policy(state, state.params, inputs, z, noise)
-        mean = self._policy(state, state.params, inputs, z)
+            return self._policy(state, state.params, inputs, z, noise, weights)
+        mean = self._policy(state, state.params, inputs, z, actor_params=weights)
         if key is None:
             return mean
         return noisy_action(key, mean, self.config.actor_std, self.config.actor_noise_clip)

@@ -14,6 +14,7 @@ class AgentState:
     """Parameters, EMA targets, optimiser states, running statistics and the step count.
 
     `params` and `target_params` are dicts keyed by network name; `opt_states` by optimiser group.
+    `target_params` also holds the averaged actor weights that act when config.actor_average_tau > 0.
     `action_dim` is static metadata, fixed at init from the example batch.
     """
 

@@ -133,6 +133,31 @@ def test_cosine_schedule_moves_every_network_until_its_last_step_and_none_after(
         tiny_agent(name, lr_cosine_steps=-1)
 
 
+@pytest.mark.parametrize("name, actor_type", [("td_jepa", "td3"), ("fb", "td3"), ("td_jepa", "flow_bc")])
+def test_averaged_actor_follows_the_polyak_recurrence_acts_and_leaves_training_unchanged(name, actor_type):
+    tau = 0.3
+    agent, data, _ = setup(name, actor_type=actor_type, actor_average_tau=tau)
+    plain = tiny_agent(name, actor_type=actor_type)
+    batch = sample_batch(data, jax.random.PRNGKey(0), 32)
+    state = agent.init(jax.random.PRNGKey(1), batch)
+    plain_state = plain.init(jax.random.PRNGKey(1), batch)
+    assert set(state.target_params) == set(plain_state.target_params) | {"actor"}
+    expected = state.params["actor"]
+    for step in range(3):
+        key = jax.random.PRNGKey(10 + step)
+        state, _ = jax.jit(agent.update)(state, batch, key)
+        plain_state, _ = jax.jit(plain.update)(plain_state, batch, key)
+        expected = jax.tree.map(lambda avg, new: (1 - tau) * avg + tau * new, expected, state.params["actor"])
+    assert_trees_close(state.params, plain_state.params)  # averaging does not touch training
+    assert_trees_close(state.target_params["actor"], expected)
+    obs, z = batch.observations[:8], agent.sample_z(jax.random.PRNGKey(3), 8)
+    averaged_as_online = plain_state.replace(params=plain_state.params | {"actor": expected})
+    np.testing.assert_allclose(agent.act(state, obs, z), plain.act(averaged_as_online, obs, z), atol=1e-5)
+    assert not np.allclose(agent.act(state, obs, z), plain.act(plain_state, obs, z), atol=1e-4)
+    with pytest.raises(ValueError, match="actor_average_tau must be in"):
+        tiny_agent(name, actor_average_tau=1.5)
+
+
 @pytest.mark.parametrize("name", AGENTS)
 def test_vmapped_seeds_equal_single_seed_runs(name):
     agent, data, source = setup(name)
