@@ -14,6 +14,7 @@ from envs import ogbench
 # (shared/reference/td_jepa_reference.md §2.4 and §3.1). Fields the CPU defaults tune (learning rates,
 # τ, BC, normalisation, bounded TD targets) are reset to the reference's values here.
 _PAPER_TD_JEPA = dict(
+    n_step=1,
     lr_phi=1e-4,
     lr_psi=1e-4,
     lr_predictor=1e-4,
@@ -90,9 +91,13 @@ _PAPER_OGBENCH_PIXELS = {
     "td_jepa": _PAPER_OGBENCH_TD_JEPA | _PIXELS | dict(phi_dim=256, phi_hidden_layers=0),
     "fb": _PAPER_OGBENCH_FB | _PIXELS,
 }
+# The CPU preset's TD-JEPA bootstraps after 5 dataset steps (the agent's own default: 1, the reference's):
+# on pointmaze every such run (seeds 0-4) reached goal success >= 0.40 at 60k updates, where one-step
+# targets averaged 0.23 at 80k (README, Results).
+_CPU_TD_JEPA = dict(n_step=5)
 PRESETS: dict[str, dict[str, dict]] = {
     "td_jepa": {
-        "cpu": {},
+        "cpu": _CPU_TD_JEPA,
         "paper_dmc": _PAPER_TD_JEPA
         | dict(
             batch_size=1024,
@@ -149,7 +154,8 @@ PIXEL_PRESETS = ("cpu_pixels", "paper_ogbench_pixels")
 # Pixel presets call 10 updates at a time: on CPU each update of a call is compiled on its own (see
 # tdjepa.training.make_chunk).
 SCHEDULES = {
-    "cpu": dict(num_steps=80_000, eval_every=20_000, updates_per_call=1_000),
+    # 60k: n-step TD-JEPA on pointmaze peaks there and falls back by 80k (README, Results).
+    "cpu": dict(num_steps=60_000, eval_every=20_000, updates_per_call=1_000),
     "cpu_pixels": dict(num_steps=5_000, eval_every=0, updates_per_call=10),
     "paper_dmc": dict(num_steps=3_000_000, eval_every=250_000, updates_per_call=1_000),
     "paper_ogbench": dict(num_steps=1_000_000, eval_every=250_000, updates_per_call=1_000),

@@ -43,6 +43,8 @@ def test_paper_presets_restore_the_reference_optimisation():
     config = agent_config("td_jepa", "paper_dmc")
     assert (config.batch_size, config.predictor_hidden_dim, config.phi_dim, config.psi_dim) == (1024, 1024, 256, 50)
     assert (config.lr_psi, config.encoder_tau, config.bc_coeff, config.normalize_obs) == (1e-4, 0.001, 0.0, False)
+    # One-step targets as the reference, where the CPU preset bootstraps after 5 steps.
+    assert [agent_config("td_jepa", p).n_step for p in ("paper_dmc", "paper_ogbench", "cpu")] == [1, 1, 5]
 
 
 def test_unknown_names_are_refused_with_accepted_values():
