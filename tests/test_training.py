@@ -133,7 +133,7 @@ def test_cosine_schedule_moves_every_network_until_its_last_step_and_none_after(
         tiny_agent(name, lr_cosine_steps=-1)
 
 
-@pytest.mark.parametrize("name, actor_type", [("td_jepa", "td3"), ("fb", "td3"), ("td_jepa", "flow_bc")])
+@pytest.mark.parametrize("name, actor_type", [("td_jepa", "td3"), ("fb", "flow_bc")])
 def test_averaged_actor_follows_the_polyak_recurrence_acts_and_leaves_training_unchanged(name, actor_type):
     tau = 0.3
     agent, data, _ = setup(name, actor_type=actor_type, actor_average_tau=tau)
