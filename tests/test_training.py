@@ -143,10 +143,11 @@ def test_averaged_actor_follows_the_polyak_recurrence_acts_and_leaves_training_u
     plain_state = plain.init(jax.random.PRNGKey(1), batch)
     assert set(state.target_params) == set(plain_state.target_params) | {"actor"}
     expected = state.params["actor"]
+    update, plain_update = jax.jit(agent.update), jax.jit(plain.update)
     for step in range(3):
         key = jax.random.PRNGKey(10 + step)
-        state, _ = jax.jit(agent.update)(state, batch, key)
-        plain_state, _ = jax.jit(plain.update)(plain_state, batch, key)
+        state, _ = update(state, batch, key)
+        plain_state, _ = plain_update(plain_state, batch, key)
         expected = jax.tree.map(lambda avg, new: (1 - tau) * avg + tau * new, expected, state.params["actor"])
     assert_trees_close(state.params, plain_state.params)  # averaging does not touch training
     assert_trees_close(state.target_params["actor"], expected)
