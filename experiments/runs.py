@@ -88,13 +88,18 @@ def load_dataset(env: str, dataset_dir: str | None, generate_if_missing: bool) -
         raise SystemExit(f"error: {err}") from None
 
 
+def make_agent(config: dict):
+    """The agent of a resolved run config; a bad value of an agent config field raises ValueError naming it."""
+    return agents.make(config["agent"], ml_collections.ConfigDict(saved_agent_config(config)))
+
+
 def build_run(config: dict, dataset: dict[str, np.ndarray], host_data: bool = False, sharding: Sharding | None = None):
     """The agent, its data source and freshly initialised runners (one per seed).
 
     The source holds the dataset on the device (sampled inside jit), or with `host_data` in host memory
     (sampled by a host thread, a chunk ahead, placed with `sharding`); only one seed can use the latter."""
-    agent_config = ml_collections.ConfigDict(saved_agent_config(config))
-    agent = agents.make(config["agent"], agent_config)
+    agent = make_agent(config)
+    agent_config = agent.config
     arrays = (dataset["observations"], dataset["actions"], dataset["terminals"])
     horizon = agent_config.get("n_step", 1)
     if host_data:

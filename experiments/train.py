@@ -30,6 +30,7 @@ from experiments.runs import (
     build_run,
     config_differences,
     load_dataset,
+    make_agent,
     resolved_config,
     write_json,
 )
@@ -137,6 +138,10 @@ def train(workers: EnvWorkers | None) -> None:
     agent_name = FLAGS.agent
     workdir = Path(FLAGS.workdir or f"runs/{agent_name}_{FLAGS.env}_{time.strftime('%Y%m%d_%H%M%S')}")
     config = resolved_config(agent_name, FLAGS.env, FLAGS.preset, FLAGS.seed, FLAGS.num_seeds, FLAGS.config)
+    try:  # a bad --config value is refused before the dataset is read (or generated) and the workdir written
+        make_agent(config)
+    except ValueError as err:
+        raise app.UsageError(str(err)) from None
     dataset = load_dataset(FLAGS.env, FLAGS.dataset_dir, FLAGS.generate_dataset)
     prepare_workdir(workdir, config)
     mesh = data_mesh(FLAGS.num_devices or None) if FLAGS.num_devices != 1 else None

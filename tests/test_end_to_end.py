@@ -100,6 +100,10 @@ def test_changed_config_is_refused_and_bad_flags_are_named(tmp_path, dataset_dir
     assert out.returncode != 0 and "--eval_workers must be 0 or more" in out.stderr
     out = run("train", *train_args(workdir, dataset_dir, "--num_steps=10", "--config.lr_phi=0.5"), check=False)
     assert out.returncode != 0 and "config.lr_phi" in out.stderr and "--restart" in out.stderr
+    bad = tmp_path / "bad"
+    out = run("train", *train_args(bad, dataset_dir, "--config.actor_average_tau=-1"), check=False)
+    assert out.returncode != 0 and "actor_average_tau must be in [0, 1]" in out.stderr
+    assert "Traceback" not in out.stderr and not bad.exists()
     out = run("train", *train_args(workdir, dataset_dir, "--agent=nope"), check=False)
     assert out.returncode != 0 and "nope" in out.stderr
     out = run(
