@@ -1,36 +1,35 @@
-"""Agents behind one interface: `agents.make(name, config)`.
+"""The library's agents, each defined by one module and found through its record (`tdjepa.agent.AgentRecord`).
 
-Every agent exposes init(key, example_batch), update(state, batch, key), act(state, obs, z, key=None),
-sample_z(key, n), infer_z_reward(state, next_obs, rewards), infer_z_goal(state, goal_obs),
-reward_features(state, obs) (the features a task's reward is read from) and q_value(state, obs, action, z),
-all pure and jittable.
+Adding an agent: write `agents/<name>.py` with its class, default config, presets and `RECORD`, and add the
+module to `RECORDS` below. Everything else (CLIs, presets, benchmark, tests) reads the records.
 """
-
-from collections.abc import Callable
 
 import ml_collections
 
 from agents import fb, td_jepa
+from tdjepa.agent import AgentRecord, ZeroShotAgent
 
-_REGISTRY: dict[str, tuple[Callable, Callable]] = {
-    "td_jepa": (td_jepa.TDJEPA, td_jepa.default_config),
-    "fb": (fb.FB, fb.default_config),
-}
-NAMES = tuple(_REGISTRY)
+RECORDS: dict[str, AgentRecord] = {module.RECORD.name: module.RECORD for module in (td_jepa, fb)}
+NAMES = tuple(RECORDS)
 
 
-def _entry(name: str) -> tuple[Callable, Callable]:
-    if name not in _REGISTRY:
+def record(name: str) -> AgentRecord:
+    """The record of agent `name`; an unknown name is refused with the accepted ones."""
+    if name not in RECORDS:
         raise ValueError(f"unknown agent {name!r}; accepted values: {', '.join(NAMES)}")
-    return _REGISTRY[name]
+    return RECORDS[name]
 
 
 def default_config(name: str) -> ml_collections.ConfigDict:
-    """The agent's default (CPU-sized) configuration."""
-    return _entry(name)[1]()
+    """The config of the agent the default command trains (its `cpu` preset)."""
+    return record(name).default_config()
 
 
-def make(name: str, config: ml_collections.ConfigDict | None = None):
+def make(name: str, config: ml_collections.ConfigDict | None = None) -> ZeroShotAgent:
     """Builds agent `name` from `config` (its default config when None)."""
-    agent_cls, defaults = _entry(name)
-    return agent_cls(defaults() if config is None else config)
+    return record(name).make(config)
+
+
+def preset_names() -> tuple[str, ...]:
+    """Every preset name some agent defines, in the order the agents define them."""
+    return tuple(dict.fromkeys(p for r in RECORDS.values() for p in r.presets))

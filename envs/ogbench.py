@@ -7,18 +7,22 @@ from envs.ogbench_common import (
     DatasetSpec,
     PolicyFn,
     dataset_spec,
+    find_spec,
 )
 from envs.ogbench_data import DEFAULT_DATASET_DIR, dataset_metadata, dataset_path, load_dataset
 from envs.ogbench_generate import generate_dataset
 from envs.ogbench_pointmaze import oracle_policy
 from envs.ogbench_tasks import (
+    REWARD_SHIFT,
     MazeTask,
+    OGBenchTasks,
     evaluate,
     evaluation_workers,
     goal_observations,
     maze_task,
     random_policy,
     relabel_rewards,
+    tasks,
 )
 
 __all__ = [
@@ -27,13 +31,16 @@ __all__ = [
     "SUPPORTED_DATASETS",
     "DatasetError",
     "DatasetSpec",
+    "REWARD_SHIFT",
     "MazeTask",
+    "OGBenchTasks",
     "PolicyFn",
     "dataset_metadata",
     "dataset_path",
     "dataset_spec",
     "evaluate",
     "evaluation_workers",
+    "find_spec",
     "generate_dataset",
     "goal_observations",
     "load_dataset",
@@ -41,4 +48,5 @@ __all__ = [
     "oracle_policy",
     "random_policy",
     "relabel_rewards",
+    "tasks",
 ]

@@ -28,6 +28,40 @@ from envs.ogbench_common import (
     singletask_name,
 )
 
+# The reference shifts OGBench's single-task rewards ({-1, 0} in mazes, -n … 0 in manipulation) by +1 before
+# reward inference, so that a state meeting the task counts 1 (its evaluation's `shift_reward=1`).
+REWARD_SHIFT = 1.0
+
+
+@dataclasses.dataclass(frozen=True)
+class OGBenchTasks:
+    """The zero-shot tasks of an OGBench dataset (a `tdjepa.zero_shot.TaskSuite`): each of its five tasks is
+    prompted by its goal observation (goal mode: the navigate env) and by its single-task rewards (reward
+    mode: the `-singletask-task{N}` env); rollouts step in `workers`' processes when given."""
+
+    name: str
+    workers: EnvWorkers | None = None
+    num_tasks: int = NUM_TASKS
+
+    def goal_observation(self, task_id: int) -> np.ndarray:
+        check_task_id(task_id)
+        return goal_observations(self.name)[task_id - 1]
+
+    def inference_rewards(self, task_id: int, samples: dict[str, np.ndarray]) -> np.ndarray:
+        """OGBench's relabelled rewards of the samples' states, shifted by REWARD_SHIFT as the reference does."""
+        return relabel_rewards(self.name, task_id, samples) + REWARD_SHIFT
+
+    def rollout(
+        self, policy: PolicyFn, mode: str, task_id: int, num_episodes: int, seed: int, frame_stack: int = 1
+    ) -> dict:
+        return evaluate(self.name, policy, mode, task_id, num_episodes, seed, frame_stack, self.workers)
+
+
+def tasks(dataset_name: str, workers: EnvWorkers | None = None) -> OGBenchTasks:
+    """The zero-shot task suite of a dataset (an unknown name is refused with the supported ones)."""
+    dataset_spec(dataset_name)
+    return OGBenchTasks(dataset_name, workers)
+
 
 def _goal_env_kwargs(dataset_name: str) -> dict[str, object]:
     """Goal mode disables the maze envs' goal noise so the success region is centred on the goal observation

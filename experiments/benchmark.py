@@ -51,11 +51,6 @@ FLAGS = flags.FLAGS
 
 OBS_DIM, ACTION_DIM = 24, 6
 FRAME_SHAPE = (64, 64, 3)
-# The paper's DMC-proprio sizes (preset paper_dmc), and a CPU-sized variant of the same networks.
-SMALL = {
-    "td_jepa": dict(batch_size=256, predictor_hidden_dim=256, actor_hidden_dim=256, psi_hidden_dim=256),
-    "fb": dict(batch_size=256, forward_hidden_dim=256, actor_hidden_dim=256, backward_hidden_dim=256),
-}
 # A paper-size update takes a good fraction of a second on a CPU, so fewer updates per call keep each
 # measured call short; the small size needs many to show the per-call overhead it amortises.
 UPDATES_PER_CALL = {"paper": 10, "small": 100, "pixels": 10}
@@ -89,9 +84,10 @@ def xla_flops(compiled) -> float:
 
 
 def build(agent_name: str, size: str):
-    config = agent_config(agent_name, "paper_ogbench_pixels" if size == "pixels" else "paper_dmc")
-    if size == "small":
-        config.update(SMALL[agent_name])
+    """The agent at a size of its record's `benchmark_sizes` (a preset and overrides), an in-jit data source and
+    a host sampler over 100k synthetic steps (walker-sized states, or random frames for `pixels`)."""
+    preset, overrides = agents.record(agent_name).benchmark_sizes[size]
+    config = agent_config(agent_name, preset, overrides=overrides)
     agent = agents.make(agent_name, config)
     rng = np.random.default_rng(0)
     n = 100_000
@@ -103,15 +99,15 @@ def build(agent_name: str, size: str):
         observations = rng.normal(size=(n, OBS_DIM)).astype(np.float32)
     arrays = (observations, rng.uniform(-1, 1, (n, ACTION_DIM)).astype(np.float32), terminals)
     k = config.frame_stack
-    host = HostSampler(*arrays, batch_size=config.batch_size, seed=0, frame_stack=k)
-    return agent, OfflineSource(make_offline_data(*arrays, frame_stack=k), config.batch_size), host
+    host = HostSampler(*arrays, batch_size=config.batch_size, seed=0, frame_stack=k, horizon=agent.horizon)
+    return agent, OfflineSource(make_offline_data(*arrays, frame_stack=k), config.batch_size, agent.horizon), host
 
 
 def bench_case(agent_name: str, size: str, peak: float, seconds: float) -> list[str]:
     """Result lines for one agent at one size."""
     agent, source, host = build(agent_name, size)
     example = sample_batch(source.data, jax.random.PRNGKey(0), 2)
-    batch = sample_batch(source.data, jax.random.PRNGKey(1), source.batch_size)
+    batch = sample_batch(source.data, jax.random.PRNGKey(1), source.batch_size, source.horizon)
     state = agent.init(jax.random.PRNGKey(0), example)
     update = jax.jit(agent.update)
     flops = xla_flops(update.lower(state, batch, jax.random.PRNGKey(2)).compile())

@@ -15,7 +15,7 @@ import numpy as np
 from absl import app, flags
 
 import agents
-from experiments.flag_utils import define_agent_config_flag, peek_flag
+from experiments.flag_utils import agent_config_from_flags, define_agent_flags
 from tdjepa.data import make_offline_data, sample_batch
 from tdjepa.training import OfflineSource, compile_chunk, init_runner
 
@@ -120,7 +120,7 @@ def train_and_probe(
     data = make_offline_data(**collect(field, num_episodes, episode_length, seed))
     agent = agents.make(agent_name, config)
     runner = init_runner(agent, seed, sample_batch(data, jax.random.PRNGKey(seed), 2))
-    source = OfflineSource(data, config.batch_size, config.get("n_step", 1))
+    source = OfflineSource(data, config.batch_size, agent.horizon)
     chunk = compile_chunk(agent.update, eval_every)
     rows, start = [], time.perf_counter()
     for step in range(eval_every, num_updates + 1, eval_every):
@@ -138,8 +138,7 @@ def format_row(row: dict) -> str:
     )
 
 
-flags.DEFINE_string("agent", "td_jepa", "Agent to probe: td_jepa or fb.")
-flags.DEFINE_string("preset", "cpu", "Config preset the --config.FIELD overrides apply to.")
+define_agent_flags("td_jepa", schedule_flags=False)
 flags.DEFINE_integer("num_updates", 15_000, "Gradient updates.")
 flags.DEFINE_integer("eval_every", 5_000, "Updates between goal-reaching evaluations (must divide --num_updates).")
 flags.DEFINE_float("step_size", 0.1, "Distance one unit action moves the point (the box is 10 wide, tolerance 0.5).")
@@ -155,12 +154,13 @@ def main(argv: list[str]) -> None:
         raise app.UsageError(f"--step_size must be positive, got {FLAGS.step_size}")
     if FLAGS.eval_every < 1 or FLAGS.num_updates % FLAGS.eval_every:
         raise app.UsageError(f"--eval_every must divide --num_updates, got {FLAGS.eval_every} and {FLAGS.num_updates}")
+    config = agent_config_from_flags(None)
     field = PointField(step_size=FLAGS.step_size)
     baseline = reach_goals(field, random_policy(FLAGS.seed), FLAGS.num_goals, FLAGS.seed + 1)
     print(format_row({"policy": "uniform random"} | baseline), flush=True)
     train_and_probe(
         FLAGS.agent,
-        FLAGS.config,
+        config,
         field,
         num_updates=FLAGS.num_updates,
         eval_every=FLAGS.eval_every,
@@ -171,5 +171,4 @@ def main(argv: list[str]) -> None:
 
 
 if __name__ == "__main__":
-    define_agent_config_flag(peek_flag("agent", "td_jepa"), "pointmaze-medium-navigate-v0")
     app.run(main)

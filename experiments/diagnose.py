@@ -15,15 +15,13 @@ from absl import app, flags, logging
 
 from envs import ogbench as ogb
 from experiments.diagnostics import action_diagnostics, implied_reward_auc, implied_rewards
-from experiments.flag_utils import checkpoint_to_restore
+from experiments.flag_utils import define_saved_run_flags, saved_run_from_flags
 from experiments.implied_reward_planner import median_step_length, steps_to_goal
-from experiments.runs import load_dataset, restore_run, write_json
-from experiments.zero_shot import goal_prompt, inference_features, inference_samples, network_dtype, reward_prompt
+from tdjepa.runs import write_json
 from tdjepa.training import seed_slice
+from tdjepa.zero_shot import goal_latents, inference_samples, network_dtype, reward_latents
 
-flags.DEFINE_string("workdir", None, "Run folder written by experiments.train.")
-flags.DEFINE_integer("step", None, "Checkpoint step to diagnose (default: the latest).")
-flags.DEFINE_string("dataset_dir", None, "Folder with OGBench npz files (default: where OGBench keeps them).")
+define_saved_run_flags()
 flags.DEFINE_integer("inference_samples", 10_000, "Relabelled transitions for reward inference (as evaluate).")
 flags.DEFINE_integer(
     "num_states", 10_000, "Dataset states the diagnostics are measured on (drawn apart from the inference samples)."
@@ -32,7 +30,6 @@ flags.DEFINE_integer("num_actions", 16, "Uniform random actions per state that Q
 flags.DEFINE_integer(
     "plan_states", 1_000_000, "Maze datasets: dataset states (at most) whose positions the implied-reward planner bins."
 )
-flags.mark_flag_as_required("workdir")
 FLAGS = flags.FLAGS
 
 COLUMNS = ("implied_reward_auc", "q_action_spread", "actor_q_rank", "action_norm_ratio")
@@ -54,20 +51,17 @@ def diagnose(
     """One row per (mode, task): the `COLUMNS` of `experiments.diagnostics` for that task's prompted z, and on
     maze datasets the `MAZE_COLUMNS` of `experiments.implied_reward_planner`. Success states are those whose
     relabelled single-task reward is 0 (every sub-goal met)."""
-    frame_stack = agent.config.frame_stack
-    samples = inference_samples(dataset, inference_size, seed, frame_stack)
-    features = inference_features(agent, state, samples)
-    held_out = inference_samples(dataset, num_states, seed + 1, frame_stack)  # drawn apart; may overlap by chance
+    tasks = ogb.tasks(env)
+    goal_zs = goal_latents(agent, state, tasks)
+    reward_zs = reward_latents(agent, state, tasks, dataset, inference_size, seed)
+    # Drawn apart from the inference samples (they may overlap by chance).
+    held_out = inference_samples(dataset, num_states, seed + 1, agent.config.frame_stack)
     observations = jnp.asarray(network_dtype(held_out["observations"]))
     plan = _maze_planner(agent, state, env, dataset, plan_states, seed + 2)
     rows = []
     for task_id in range(1, ogb.NUM_TASKS + 1):
         successes = ogb.relabel_rewards(env, task_id, held_out) == 0.0
-        prompts = {
-            "goal": goal_prompt(agent, state, env, task_id),
-            "reward": reward_prompt(agent, env, task_id, samples, features),
-        }
-        for mode, z in prompts.items():
+        for mode, z in (("goal", goal_zs[task_id - 1]), ("reward", reward_zs[task_id - 1])):
             key = jax.random.fold_in(jax.random.PRNGKey(seed), task_id)
             stats = action_diagnostics(agent, state, z, observations, held_out["actions"], key, num_actions)
             auc = implied_reward_auc(agent, state, z, observations, successes)
@@ -120,9 +114,7 @@ def main(argv: list[str]) -> None:
             raise app.UsageError(f"--{name} must be at least 1, got {getattr(FLAGS, name)}")
     logging.set_verbosity(logging.WARNING)
     workdir = Path(FLAGS.workdir)
-    checkpointer, step, config = checkpoint_to_restore(workdir, FLAGS.step)
-    dataset = load_dataset(config["env"], FLAGS.dataset_dir, generate_if_missing=False)
-    agent, runners = restore_run(checkpointer, step, config, dataset)
+    agent, runners, config, step, dataset = saved_run_from_flags()
     rows = diagnose(
         agent,
         seed_slice(runners.agent, 0),

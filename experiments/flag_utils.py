@@ -1,63 +1,79 @@
-"""absl helpers shared by the CLIs: `--config.<field>` overrides (they need the agent's config before flags are
-parsed), finding the checkpoint that `--workdir` and `--step` name, and the evaluation env processes of
-`--eval_workers`."""
+"""absl flags shared by the CLIs: the agent, its preset and `--config.<field>` overrides, parsed once by absl;
+the preset's schedule as flag defaults; and the evaluation env processes of `--eval_workers`.
+
+`--config` is ml_collections' config flag over the union of every agent's fields, so absl parses each override
+with its field's type, in either spelling (`--config.lr_f=1e-4` or `--config.lr_f 1e-4`). Nothing is decided
+before parsing: the run's config is built afterwards from the parsed --agent, --preset and --env, and only
+the overridden fields are taken from the flag (a field the chosen agent lacks is refused, naming its fields).
+"""
 
 import contextlib
 import os
-import sys
 from collections.abc import Iterator
 from pathlib import Path
 
+import ml_collections
 from absl import app, flags
 from ml_collections import config_flags
 
+import agents
 from envs import ogbench as ogb
 from envs.env_workers import EnvWorkers
-from experiments.configs import SCHEDULES, agent_config
-from tdjepa.checkpoints import Checkpointer
+from experiments.configs import agent_config, schedule
+from experiments.runs import run_dataset
+from tdjepa.runs import restore_runners
 
 AUTO_EVAL_WORKERS = -1
+FLAGS = flags.FLAGS
 
 
-def peek_flag(name: str, default: str, argv: list[str] | None = None) -> str:
-    """The value of --name=value in argv before absl parses it (the last occurrence wins)."""
-    value = default
-    for arg in argv if argv is not None else sys.argv[1:]:
-        if arg.startswith(f"--{name}="):
-            value = arg.split("=", 1)[1]
-    return value
+def union_config() -> ml_collections.ConfigDict:
+    """Every field of every agent's config, with its type (a field two agents type differently is an error)."""
+    union: dict = {}
+    for record in agents.RECORDS.values():
+        for field, value in record.default_config().items():
+            if field in union and type(union[field]) is not type(value):
+                raise TypeError(f"config field {field!r} is {type(union[field])} and {type(value)} in two agents")
+            union.setdefault(field, value)
+    return ml_collections.ConfigDict(union)
 
 
-def define_agent_config_flag(default_agent: str, default_env: str) -> None:
-    """Defines --config as the chosen agent's config with its preset (for --env's domain) applied,
-    overridable per field."""
-    agent = peek_flag("agent", default_agent)
-    preset = peek_flag("preset", "cpu")
-    env = peek_flag("env", default_env)
+def define_agent_flags(default_agent: str = "td_jepa", schedule_flags: bool = True) -> None:
+    """--agent, --preset, --config.<field> and, with `schedule_flags`, --num_steps, --eval_every and
+    --updates_per_call, whose defaults are the preset's."""
+    flags.DEFINE_enum("agent", default_agent, agents.NAMES, "Agent to train.")
+    flags.DEFINE_enum("preset", "cpu", agents.preset_names(), "Named agent config (see docs/configuration.md).")
+    config_flags.DEFINE_config_dict(
+        "config", union_config(), "Overrides of the agent config's fields: --config.FIELD=VALUE (after the preset)."
+    )
+    if schedule_flags:
+        flags.DEFINE_integer("num_steps", None, "Gradient updates per seed (default: the preset's).")
+        flags.DEFINE_integer("updates_per_call", None, "Updates per jitted call (lax.scan length; default: preset's).")
+        flags.DEFINE_integer(
+            "eval_every", None, "Evaluate every this many updates (0: only at the end; default: preset's)."
+        )
+
+
+def config_overrides() -> dict:
+    """The `--config.<field>` values given on the command line, by field."""
+    return dict(FLAGS["config"].override_values)
+
+
+def agent_config_from_flags(env: str | None) -> ml_collections.ConfigDict:
+    """The config of --agent under --preset for `env`, with the --config overrides; a preset or field the
+    agent does not have, or a bad value of one, is a usage error naming the flag."""
     try:
-        config = agent_config(agent, preset, env)
-    except ValueError as err:  # unknown agent, preset or dataset name
-        raise SystemExit(f"error: {err}") from None
-    config_flags.DEFINE_config_dict("config", config, f"Agent config ({agent}, preset {preset}, env {env}).")
+        config = agent_config(FLAGS.agent, FLAGS.preset, env, config_overrides())
+        agents.make(FLAGS.agent, config)  # the agent's own validation of the values
+    except (ValueError, TypeError) as err:
+        raise app.UsageError(f"--agent={FLAGS.agent} --preset={FLAGS.preset}: {err}") from None
+    return config
 
 
-def preset_schedule(default_preset: str = "cpu") -> dict[str, int]:
-    """The training schedule (num_steps, eval_every, updates_per_call) of the --preset in argv; an unknown
-    preset is refused by define_agent_config_flag."""
-    return SCHEDULES.get(peek_flag("preset", default_preset), SCHEDULES[default_preset])
-
-
-def checkpoint_to_restore(workdir: Path, step: int | None) -> tuple[Checkpointer, int, dict]:
-    """A run folder's checkpointer, the step to restore (the latest when None) and that step's saved config;
-    a missing checkpoint or step is a usage error naming --workdir or --step."""
-    checkpointer = Checkpointer(workdir)
-    steps = checkpointer.all_steps()
-    if not steps:
-        raise app.UsageError(f"--workdir={workdir}: no checkpoint found under {workdir / 'checkpoints'}")
-    step = steps[-1] if step is None else step
-    if step not in steps:
-        raise app.UsageError(f"--step={step}: no checkpoint at that step in {workdir}; available: {steps}")
-    return checkpointer, step, checkpointer.config(step)
+def schedule_from_flags() -> dict[str, int]:
+    """num_steps, eval_every and updates_per_call: the flags where given, else the preset's."""
+    defaults = schedule(FLAGS.agent, FLAGS.preset)
+    return {name: default if FLAGS[name].value is None else FLAGS[name].value for name, default in defaults.items()}
 
 
 def define_eval_workers_flag() -> None:
@@ -86,3 +102,26 @@ def evaluation_workers(dataset_name: str, num_episodes: int, requested: int) -> 
         return
     with ogb.evaluation_workers(count) as workers:
         yield workers
+
+
+def define_saved_run_flags() -> None:
+    """--workdir, --step, --dataset_dir and --check_dataset: which saved run and checkpoint a command reads,
+    and where its dataset is."""
+    flags.DEFINE_string("workdir", None, "Run folder written by experiments.train.")
+    flags.DEFINE_integer("step", None, "Checkpoint step (default: the latest).")
+    flags.DEFINE_string(
+        "dataset_dir", None, "Folder holding the run's dataset file (default: the one it trained from)."
+    )
+    flags.DEFINE_bool("check_dataset", True, "Refuse a dataset file whose checksum differs from the one trained on.")
+    flags.mark_flag_as_required("workdir")
+
+
+def saved_run_from_flags():
+    """The agent, runners (every seed), config and step of --workdir at --step, and the run's dataset; a missing
+    checkpoint, step or dataset is refused with a message naming the flag."""
+    try:
+        agent, runners, config, step = restore_runners(Path(FLAGS.workdir), FLAGS.step)
+    except (FileNotFoundError, ValueError) as err:
+        flag = "--step" if FLAGS.step is not None and "at step" in str(err) else "--workdir"
+        raise app.UsageError(f"{flag}: {err}") from None
+    return agent, runners, config, step, run_dataset(config, FLAGS.dataset_dir, FLAGS.check_dataset)

@@ -8,9 +8,9 @@ matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
 
-from experiments.runs import write_json  # noqa: E402
-from experiments.zero_shot import mean_success  # noqa: E402
 from tdjepa.metrics_log import read_csv  # noqa: E402
+from tdjepa.runs import write_json  # noqa: E402
+from tdjepa.zero_shot import mean_success  # noqa: E402
 
 
 def average_over_seeds(per_seed: list[list[dict]]) -> list[dict]:

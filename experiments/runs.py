@@ -1,6 +1,7 @@
-"""What train and evaluate share: a run's resolved config, its dataset and its runner template."""
+"""What train and evaluate share: a run's resolved config (with where its dataset lives and its checksum), the
+dataset itself, and the agent, data source and runners it trains."""
 
-import json
+import hashlib
 import os
 from pathlib import Path
 
@@ -12,29 +13,37 @@ from jax.sharding import Sharding
 import agents
 from envs import ogbench as ogb
 from envs.ant_expert import default_expert_path
-from tdjepa.checkpoints import Checkpointer
 from tdjepa.data import make_offline_data, sample_batch
 from tdjepa.host_data import HostSampler
+from tdjepa.runs import agent_from_config, data_spec, saved_agent_config
 from tdjepa.training import OfflineSource, RunnerState, init_runners
 
-CONFIG_FILE = "config.json"
 # Fields that define what is trained; changing one of them on an existing workdir is refused.
 IDENTITY_FIELDS = ("agent", "env", "seed", "num_seeds", "agent_config")
 
 
 def resolved_config(
-    agent: str, env: str, preset: str, seed: int, num_seeds: int, agent_config: ml_collections.ConfigDict
+    agent: str,
+    env: str,
+    preset: str,
+    seed: int,
+    num_seeds: int,
+    agent_config: ml_collections.ConfigDict,
+    dataset: dict | None = None,
 ) -> dict:
-    """The JSON-serialisable description of a run, written next to it and to every checkpoint."""
+    """The JSON-serialisable description of a run, written next to it and to every checkpoint: what is
+    trained, the agent's module (which `tdjepa.load_run` imports), the dataset's file, checksum and shapes,
+    and the library versions."""
     return {
         "agent": agent,
+        "agent_module": agents.record(agent).agent_class.__module__,
         "env": env,
         "preset": preset,
         "seed": seed,
         "num_seeds": num_seeds,
         "agent_config": agent_config.to_dict(),
         "versions": library_versions(),
-    }
+    } | (dataset or {})
 
 
 def library_versions() -> dict[str, str]:
@@ -42,12 +51,6 @@ def library_versions() -> dict[str, str]:
     from importlib.metadata import version
 
     return {name: version(name) for name in ("jax", "flax", "optax", "ogbench", "mujoco", "gymnasium")}
-
-
-def saved_agent_config(config: dict) -> dict:
-    """A saved run's agent config, with today's defaults for fields added since it was written (their
-    defaults reproduce the behaviour from before they existed), so older runs still resume and evaluate."""
-    return agents.default_config(config["agent"]).to_dict() | config["agent_config"]
 
 
 def config_differences(saved: dict, current: dict) -> list[str]:
@@ -67,30 +70,59 @@ def config_differences(saved: dict, current: dict) -> list[str]:
     return diffs
 
 
-def write_json(path: Path, content: dict) -> None:
-    """Writes JSON through a temporary name so that no half-written file is left behind."""
-    tmp = path.with_name(path.name + ".tmp")
-    tmp.write_text(json.dumps(content, indent=2))
-    tmp.replace(path)
+def file_checksum(path: Path) -> str:
+    """sha256 of a file's bytes (read in chunks: datasets may be larger than memory)."""
+    with path.open("rb") as f:
+        return hashlib.file_digest(f, "sha256").hexdigest()
 
 
-def load_dataset(env: str, dataset_dir: str | None, generate_if_missing: bool) -> dict[str, np.ndarray]:
-    """The training dataset of `env`, generated locally first when missing and allowed (antmaze data only
-    when an ant expert exists: otherwise loading fails with a message saying how to get the file)."""
-    path = ogb.dataset_path(env, dataset_dir)
+def dataset_record(path: Path, dataset: dict[str, np.ndarray]) -> dict:
+    """What a run records of its dataset: the file, its checksum and the shapes its networks are built for."""
+    return {
+        "dataset": {"path": str(path.absolute()), "sha256": file_checksum(path)},
+        "data_spec": data_spec(dataset["observations"], dataset["actions"]),
+    }
+
+
+def dataset_file(env: str, dataset_dir: str | None) -> Path:
+    """Where `env`'s training file is: in dataset_dir, or where OGBench keeps it."""
+    return ogb.dataset_path(env, dataset_dir)
+
+
+def load_dataset(path: Path, env: str, generate_if_missing: bool) -> dict[str, np.ndarray]:
+    """The dataset at `path`, generated there first when missing and allowed (antmaze data only when an ant
+    expert exists: otherwise loading fails with a message saying how to get the file)."""
     expert_ready = not ogb.dataset_spec(env).needs_expert or default_expert_path().is_file()
     if not path.exists() and generate_if_missing and expert_ready:
         print(f"dataset {path} not found: generating it locally (once)")
-        ogb.generate_dataset(env, dataset_dir, workers=os.cpu_count() or 1)
+        ogb.generate_dataset(env, path.parent, workers=os.cpu_count() or 1)
     try:
         return ogb.load_dataset(path)
     except ogb.DatasetError as err:  # a message naming the file and key, without a traceback
         raise SystemExit(f"error: {err}") from None
 
 
-def make_agent(config: dict):
-    """The agent of a resolved run config; a bad value of an agent config field raises ValueError naming it."""
-    return agents.make(config["agent"], ml_collections.ConfigDict(saved_agent_config(config)))
+def run_dataset(config: dict, dataset_dir: str | None, check: bool = True) -> dict[str, np.ndarray]:
+    """The dataset a saved run was trained on: the file its config records (or `env`'s file in dataset_dir
+    when given), refused with a message when it is gone or, with `check`, when its checksum changed."""
+    recorded = config.get("dataset")
+    if dataset_dir is not None or recorded is None:
+        path = dataset_file(config["env"], dataset_dir)
+    else:
+        path = Path(recorded["path"])
+    if not path.exists():
+        trained_on = recorded["path"] if recorded else "?"
+        raise SystemExit(
+            f"error: the run's dataset {path} does not exist (it was trained on {trained_on}); "
+            "pass --dataset_dir=DIR with that file"
+        )
+    if check and recorded is not None and (now := file_checksum(path)) != recorded["sha256"]:
+        raise SystemExit(
+            f"error: {path} has changed since the run was trained on it (sha256 {now[:12]}…, recorded "
+            f"{recorded['sha256'][:12]}…); pass --dataset_dir with the original file, or "
+            "--nocheck_dataset to evaluate on this one anyway"
+        )
+    return load_dataset(path, config["env"], generate_if_missing=False)
 
 
 def build_run(config: dict, dataset: dict[str, np.ndarray], host_data: bool = False, sharding: Sharding | None = None):
@@ -98,32 +130,16 @@ def build_run(config: dict, dataset: dict[str, np.ndarray], host_data: bool = Fa
 
     The source holds the dataset on the device (sampled inside jit), or with `host_data` in host memory
     (sampled by a host thread, a chunk ahead, placed with `sharding`); only one seed can use the latter."""
-    agent = make_agent(config)
-    agent_config = agent.config
+    agent = agent_from_config(config)
+    batch_size, frame_stack = agent.config.batch_size, agent.config.frame_stack
     arrays = (dataset["observations"], dataset["actions"], dataset["terminals"])
-    horizon = agent_config.get("n_step", 1)
     if host_data:
-        source = HostSampler(
-            *arrays,
-            agent_config.batch_size,
-            config["seed"],
-            agent_config.frame_stack,
-            sharding=sharding,
-            horizon=horizon,
-        )
+        source = HostSampler(*arrays, batch_size, config["seed"], frame_stack, sharding=sharding, horizon=agent.horizon)
         example = source.example_batch()
     else:
-        data = make_offline_data(*arrays, frame_stack=agent_config.frame_stack)
-        source = OfflineSource(data, agent_config.batch_size, horizon)
+        data = make_offline_data(*arrays, frame_stack=frame_stack)
+        source = OfflineSource(data, batch_size, agent.horizon)
         example = sample_batch(data, jax.random.PRNGKey(0), 2)
     seeds = [config["seed"] + i for i in range(config["num_seeds"])]
     runners: RunnerState = init_runners(agent, seeds, example)
     return agent, source, runners
-
-
-def restore_run(checkpointer: Checkpointer, step: int, config: dict, dataset: dict[str, np.ndarray]):
-    """The agent and the runners (one per seed) saved at `step`, built without a device copy of the dataset."""
-    agent, _, template = build_run(config, dataset, host_data=True)
-    runners = checkpointer.restore(step, template)
-    checkpointer.close()
-    return agent, runners

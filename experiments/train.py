@@ -11,57 +11,44 @@ import time
 from pathlib import Path
 
 import jax
+import ml_collections
 from absl import app, flags, logging
 from jax.sharding import NamedSharding, PartitionSpec
 
-import agents
 from envs import ogbench as ogb
 from envs.env_workers import EnvWorkers
 from experiments import report
-from experiments.configs import PRESETS
 from experiments.flag_utils import (
-    define_agent_config_flag,
+    agent_config_from_flags,
+    define_agent_flags,
     define_eval_workers_flag,
     evaluation_workers,
-    preset_schedule,
+    schedule_from_flags,
 )
 from experiments.runs import (
-    CONFIG_FILE,
     build_run,
     config_differences,
+    dataset_file,
+    dataset_record,
     load_dataset,
-    make_agent,
     resolved_config,
-    write_json,
 )
-from experiments.zero_shot import evaluate_zero_shot, mean_success
 from tdjepa.checkpoints import Checkpointer
 from tdjepa.loop import Schedule, run_loop
 from tdjepa.metrics_log import MetricsLogger
+from tdjepa.runs import CONFIG_FILE, write_json
 from tdjepa.training import compile_chunk, data_mesh, replicate, seed_slice
+from tdjepa.zero_shot import evaluate_zero_shot, mean_success
 
 DEFAULT_ENV = "pointmaze-medium-navigate-v0"
-flags.DEFINE_enum("agent", "td_jepa", agents.NAMES, "Agent to train.")
-flags.DEFINE_enum("preset", "cpu", sorted({p for v in PRESETS.values() for p in v}), "Named agent config.")
+define_agent_flags("td_jepa")
 flags.DEFINE_string("env", DEFAULT_ENV, f"Dataset name; one of {', '.join(ogb.SUPPORTED_DATASETS)}.")
 flags.DEFINE_string("workdir", None, "Run folder (default: a new folder under runs/).")
 flags.DEFINE_string("dataset_dir", None, "Folder with OGBench npz files (default: where OGBench keeps them).")
 flags.DEFINE_bool("generate_dataset", True, "Generate the dataset locally when it is missing.")
 flags.DEFINE_integer("seed", 0, "First seed; seeds are seed, seed+1, ...")
 flags.DEFINE_integer("num_seeds", 1, "Seeds trained together in one vmapped program.")
-SCHEDULE = preset_schedule()
-flags.DEFINE_integer("num_steps", SCHEDULE["num_steps"], "Gradient updates per seed (default: the preset's).")
-flags.DEFINE_integer(
-    "updates_per_call",
-    SCHEDULE["updates_per_call"],
-    "Updates per jitted call (lax.scan length; default: the preset's).",
-)
 MAX_UNROLLED_UPDATES = 100
-flags.DEFINE_integer(
-    "eval_every",
-    SCHEDULE["eval_every"],
-    "Evaluate every this many updates (0: only at the end; default: the preset's).",
-)
 flags.DEFINE_integer("checkpoint_every", 10_000, "Checkpoint every this many updates (and at the end).")
 flags.DEFINE_integer("eval_episodes", 10, "Episodes per task.")
 define_eval_workers_flag()
@@ -75,35 +62,36 @@ flags.DEFINE_bool(
 )
 flags.DEFINE_bool("restart", False, "Start over when the workdir holds a run with another config.")
 flags.DEFINE_bool("progress", True, "Show a progress bar.")
-define_agent_config_flag("td_jepa", DEFAULT_ENV)
+flags.DEFINE_bool("print_config", False, "Print the run's resolved config (JSON) and the schedule, then exit.")
 FLAGS = flags.FLAGS
 
 
-def check_flags() -> None:
+def check_flags(config: ml_collections.ConfigDict, schedule: dict[str, int]) -> None:
     """Refuses bad flag values before any long work starts."""
-    if FLAGS.env not in ogb.SUPPORTED_DATASETS:
-        raise app.UsageError(f"--env={FLAGS.env}: accepted values: {', '.join(ogb.SUPPORTED_DATASETS)}")
+    values = schedule | {name: FLAGS[name].value for name in ("num_seeds", "eval_episodes", "inference_samples")}
     for name in ("num_seeds", "num_steps", "updates_per_call", "eval_episodes", "inference_samples"):
-        if getattr(FLAGS, name) <= 0:
-            raise app.UsageError(f"--{name} must be positive, got {getattr(FLAGS, name)}")
-    for name in ("eval_every", "checkpoint_every", "num_devices"):
-        if getattr(FLAGS, name) < 0:
-            raise app.UsageError(f"--{name} must be >= 0, got {getattr(FLAGS, name)}")
+        if values[name] <= 0:
+            raise app.UsageError(f"--{name} must be positive, got {values[name]}")
+    for name, value in (("eval_every", schedule["eval_every"]), ("checkpoint_every", FLAGS.checkpoint_every)):
+        if value < 0:
+            raise app.UsageError(f"--{name} must be >= 0, got {value}")
+    if FLAGS.num_devices < 0:
+        raise app.UsageError(f"--num_devices must be >= 0, got {FLAGS.num_devices}")
     if FLAGS.host_data and FLAGS.num_seeds > 1:
         raise app.UsageError("--host_data draws one stream of batches: use --num_seeds=1 (or device-resident data)")
     if FLAGS.num_devices > len(jax.devices()):
         raise app.UsageError(f"--num_devices={FLAGS.num_devices} but only {len(jax.devices())} devices exist")
-    visual, pixels = ogb.dataset_spec(FLAGS.env).visual, FLAGS.config.obs_type == "pixels"
-    if pixels and jax.default_backend() == "cpu" and FLAGS.updates_per_call > MAX_UNROLLED_UPDATES:
+    visual, pixels = ogb.dataset_spec(FLAGS.env).visual, config.obs_type == "pixels"
+    if pixels and jax.default_backend() == "cpu" and schedule["updates_per_call"] > MAX_UNROLLED_UPDATES:
         raise app.UsageError(
-            f"--updates_per_call={FLAGS.updates_per_call}: pixel agents on CPU compile each update of a call "
+            f"--updates_per_call={schedule['updates_per_call']}: pixel agents on CPU compile each update of a call "
             f"separately (a loop runs their convolution gradients ~30x slower); use at most {MAX_UNROLLED_UPDATES}"
         )
     if visual != pixels:
         hint = "--preset=cpu_pixels or paper_ogbench_pixels" if visual else "a state preset (cpu, paper_ogbench)"
         raise app.UsageError(
             f"--env={FLAGS.env} stores {'frames' if visual else 'states'} but "
-            f"config.obs_type={FLAGS.config.obs_type!r}; use {hint}"
+            f"config.obs_type={config.obs_type!r}; use {hint}"
         )
 
 
@@ -128,21 +116,28 @@ def main(argv: list[str]) -> None:
     if len(argv) > 1:
         raise app.UsageError(f"unexpected arguments: {argv[1:]}")
     logging.set_verbosity(logging.WARNING)
-    check_flags()
+    if FLAGS.env not in ogb.SUPPORTED_DATASETS:
+        raise app.UsageError(f"--env={FLAGS.env}: accepted values: {', '.join(ogb.SUPPORTED_DATASETS)}")
+    # The config is built from the parsed flags and refused (with a bad value named) before the dataset is
+    # read or generated and before the workdir is written.
+    agent_config = agent_config_from_flags(FLAGS.env)
+    schedule = schedule_from_flags()
+    check_flags(agent_config, schedule)
+    config = resolved_config(FLAGS.agent, FLAGS.env, FLAGS.preset, FLAGS.seed, FLAGS.num_seeds, agent_config)
+    if FLAGS.print_config:
+        print(json.dumps(config | {"schedule": schedule}, indent=2))
+        return
     with evaluation_workers(FLAGS.env, FLAGS.eval_episodes, FLAGS.eval_workers) as workers:
-        train(workers)
+        train(config, schedule, workers)
 
 
-def train(workers: EnvWorkers | None) -> None:
-    """Trains (or resumes) the run the flags describe, evaluating it with `workers`' env processes."""
-    agent_name = FLAGS.agent
-    workdir = Path(FLAGS.workdir or f"runs/{agent_name}_{FLAGS.env}_{time.strftime('%Y%m%d_%H%M%S')}")
-    config = resolved_config(agent_name, FLAGS.env, FLAGS.preset, FLAGS.seed, FLAGS.num_seeds, FLAGS.config)
-    try:  # a bad --config value is refused before the dataset is read (or generated) and the workdir written
-        make_agent(config)
-    except ValueError as err:
-        raise app.UsageError(str(err)) from None
-    dataset = load_dataset(FLAGS.env, FLAGS.dataset_dir, FLAGS.generate_dataset)
+def train(config: dict, schedule: dict[str, int], workers: EnvWorkers | None) -> None:
+    """Trains (or resumes) the run `config` describes, evaluating it with `workers`' env processes."""
+    agent_name, env = config["agent"], config["env"]
+    workdir = Path(FLAGS.workdir or f"runs/{agent_name}_{env}_{time.strftime('%Y%m%d_%H%M%S')}")
+    path = dataset_file(env, FLAGS.dataset_dir)
+    dataset = load_dataset(path, env, FLAGS.generate_dataset)
+    config = config | dataset_record(path, dataset)
     prepare_workdir(workdir, config)
     mesh = data_mesh(FLAGS.num_devices or None) if FLAGS.num_devices != 1 else None
     # Host batches arrive stacked (updates, batch, ...): split their batch axis over the mesh.
@@ -167,6 +162,7 @@ def train(workers: EnvWorkers | None) -> None:
     train_log = MetricsLogger(workdir, "train", resume_step=start_step)
     eval_log = MetricsLogger(workdir, "eval", resume_step=start_step)
     seeds = [FLAGS.seed + i for i in range(FLAGS.num_seeds)]
+    tasks = ogb.tasks(env, workers)
     results = {}
 
     def evaluate(step: int, runners_now) -> None:
@@ -174,16 +170,15 @@ def train(workers: EnvWorkers | None) -> None:
             evaluate_zero_shot(
                 agent,
                 seed_slice(runners_now.agent, i),
-                FLAGS.env,
+                tasks,
                 dataset,
                 num_episodes=FLAGS.eval_episodes,
                 num_inference_samples=FLAGS.inference_samples,
                 seed=seed,
-                workers=workers,
             )
             for i, seed in enumerate(seeds)
         ]
-        result = report.summary(agent_name, FLAGS.env, step, per_seed, seeds, {"versions": config["versions"]})
+        result = report.summary(agent_name, env, step, per_seed, seeds, {"versions": config["versions"]})
         eval_log.log(step, {k: result[k] for k in ("mean_success", "mean_goal_success", "mean_reward_success")})
         results["last"] = result
         print("\n" + report.format_table(result))
@@ -191,21 +186,22 @@ def train(workers: EnvWorkers | None) -> None:
     def checkpoint(step: int, runners_now) -> None:
         checkpointer.save(step, runners_now, config)
 
-    schedule = Schedule(FLAGS.num_steps, FLAGS.updates_per_call, FLAGS.eval_every, FLAGS.checkpoint_every)
-    if start_step >= FLAGS.num_steps:
+    num_steps = schedule["num_steps"]
+    plan = Schedule(num_steps, schedule["updates_per_call"], schedule["eval_every"], FLAGS.checkpoint_every)
+    if start_step >= num_steps:
         print(f"the run in {workdir} already reached step {start_step}; evaluating it")
     runners = run_loop(
         runners,
         source,
         chunk_for,
-        schedule,
+        plan,
         start_step,
         log=lambda step, metrics: train_log.log(step, metrics),
         evaluate=evaluate,
         checkpoint=checkpoint,
         progress=FLAGS.progress,
     )
-    final_step = max(start_step, FLAGS.num_steps)
+    final_step = max(start_step, num_steps)
     if "last" not in results or results["last"]["step"] != final_step:
         evaluate(final_step, runners)
     report.write_results(workdir, results["last"])

@@ -3,7 +3,7 @@
 import jax
 import jax.numpy as jnp
 
-from tdjepa.latents import project_to_sphere
+from tdjepa.latent_space import project_to_sphere
 
 
 def least_squares_latent(features: jnp.ndarray, rewards: jnp.ndarray) -> jnp.ndarray:

@@ -4,7 +4,7 @@ policy-conditioned predictors (as ensembles) and the deterministic actor."""
 import flax.linen as nn
 import jax.numpy as jnp
 
-from tdjepa.latents import project_to_sphere
+from tdjepa.latent_space import project_to_sphere
 
 RELU_GAIN = 2.0**0.5
 

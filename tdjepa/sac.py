@@ -14,9 +14,9 @@ import jax.numpy as jnp
 import ml_collections
 import optax
 
-from tdjepa.latents import polyak
 from tdjepa.networks import RELU_GAIN, dense
-from tdjepa.state import Params, apply_gradients
+from tdjepa.optim import apply_gradients, polyak
+from tdjepa.state import Params
 
 LOG_STD_RANGE = (-5.0, 2.0)
 Batch = dict[str, jnp.ndarray]  # observations, actions, rewards, masks (0 at terminations), next_observations

@@ -1,26 +1,22 @@
-"""Small synthetic datasets and tiny agent configs shared by the tests."""
+"""Small synthetic datasets and tiny agents shared by the tests."""
 
+import jax
 import numpy as np
 
 import agents
 from envs.ogbench_common import pooled_envs, singletask_name
-from tdjepa.data import make_offline_data
-
-TINY = dict(batch_size=32)
-TINY_TD_JEPA = TINY | dict(
-    phi_dim=8, phi_hidden_dim=32, psi_dim=6, psi_hidden_dim=32, predictor_hidden_dim=32, actor_hidden_dim=32
-)
-TINY_FB = TINY | dict(
-    z_dim=6, left_dim=8, left_hidden_dim=32, backward_hidden_dim=32, forward_hidden_dim=32, actor_hidden_dim=32
-)
-TINY_CONFIGS = {"td_jepa": TINY_TD_JEPA, "fb": TINY_FB}
+from tdjepa.data import make_offline_data, sample_batch
 
 
 def tiny_agent(name: str, **overrides):
-    """An agent with small networks, for fast tests."""
-    config = agents.default_config(name)
-    config.update(TINY_CONFIGS[name] | overrides)
-    return agents.make(name, config)
+    """The default agent with the small networks of its record's `tiny_config`, for fast tests."""
+    record = agents.record(name)
+    return record.make(record.config("cpu", overrides=dict(record.tiny_config) | overrides))
+
+
+def agent_batch(agent, data, key: jax.Array, size: int):
+    """A uniform batch with the next states the agent's updates need (its `horizon`)."""
+    return sample_batch(data, key, size, agent.horizon)
 
 
 def random_episodes(num_episodes: int = 4, length: int = 30, obs_dim: int = 3, action_dim: int = 2, seed: int = 0):

@@ -5,18 +5,12 @@ import jax.numpy as jnp
 import numpy as np
 import pytest
 
+from tdjepa.actor_objectives import noisy_action
 from tdjepa.data import gather_batch, make_offline_data, sample_batch, transition_indices
+from tdjepa.ensembles import pessimism
 from tdjepa.inference import least_squares_latent, reward_weighted_latent, softmax_weighted_latent
-from tdjepa.latents import (
-    mix_goal_latents,
-    orthonormality_loss,
-    pessimism,
-    project_to_ball,
-    project_to_sphere,
-    sample_sphere,
-    whitening_matrix,
-)
-from tdjepa.policies import noisy_action
+from tdjepa.latent_space import mix_goal_latents, project_to_ball, project_to_sphere, sample_sphere, whitening_matrix
+from tdjepa.orthonormality import orthonormality_loss
 
 from .helpers import random_data, random_episodes
 

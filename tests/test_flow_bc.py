@@ -6,13 +6,13 @@ import numpy as np
 import optax
 import pytest
 
-from experiments import zero_shot
-from experiments.zero_shot import make_policy
+from tdjepa import zero_shot
 from tdjepa.data import sample_batch
-from tdjepa.flow_bc import flow_actions, flow_matching_loss
+from tdjepa.flow_matching import flow_actions, flow_matching_loss
 from tdjepa.networks import FlowVelocity
+from tdjepa.zero_shot import make_policy
 
-from .helpers import random_data, tiny_agent
+from .helpers import agent_batch, random_data, tiny_agent
 
 
 def test_the_exact_flow_of_a_point_mass_has_zero_loss_and_lands_on_it():
@@ -57,7 +57,7 @@ def test_a_trained_flow_reproduces_both_modes_of_bimodal_actions():
 def test_flow_bc_agents_train_the_velocity_field_and_act_deterministically_without_a_key(name):
     agent = tiny_agent(name, actor_type="flow_bc", bc_coeff=3.0, lr_actor_flow=3e-3)
     data = random_data()
-    batch = sample_batch(data, jax.random.PRNGKey(0), 32)
+    batch = agent_batch(agent, data, jax.random.PRNGKey(0), 32)
     # Actions a deterministic function of the state: the BC flow can fit them exactly.
     batch = batch.replace(actions=jnp.tanh(3.0 * batch.observations[:, :2]))
     state = agent.init(jax.random.PRNGKey(1), batch)

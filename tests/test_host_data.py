@@ -79,7 +79,7 @@ def test_host_batches_depend_only_on_the_seed_and_the_update_index():
 
 def test_training_from_host_batches_is_the_same_however_it_is_chunked():
     agent = tiny_agent("td_jepa", batch_size=16)
-    source = sampler()
+    source = HostSampler(*random_episodes(num_episodes=4, length=30), batch_size=16, seed=0, horizon=agent.horizon)
     start = init_runner(agent, 0, source.example_batch())
     chunk_6, chunk_3 = compile_chunk(agent.update, 6), compile_chunk(agent.update, 3)
     whole, _ = chunk_6(start, source.for_chunk(0, 6))

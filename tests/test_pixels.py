@@ -10,10 +10,10 @@ import agents
 from envs import ogbench as ogb
 from envs import ogbench_common
 from envs.ogbench_tasks import stack_frames
-from experiments.zero_shot import inference_samples
 from tdjepa.data import episode_starts, gather_batch, make_offline_data, sample_batch, stacked_observations
 from tdjepa.pixels import DrQEncoder, random_shift
 from tdjepa.training import init_runner
+from tdjepa.zero_shot import inference_samples
 
 VISUAL = "visual-cube-single-play-v0"
 TINY_PIXELS = dict(obs_type="pixels", frame_stack=3, normalize_obs=False, trunk_dim=16, batch_size=4)
@@ -91,13 +91,12 @@ def test_rollout_frame_stacks_match_the_dataset_stacking():
 @pytest.mark.parametrize("name", ["td_jepa", "fb"])
 @pytest.mark.parametrize("actor_type", ["td3", "flow_bc"])
 def test_pixel_agents_train_their_trunks_and_act_on_stacked_frames(name, actor_type):
-    config = agents.default_config(name)
-    config.update(TINY_PIXELS | TINY_HEADS[name] | dict(actor_hidden_dim=16, actor_type=actor_type))
-    agent = agents.make(name, config)
+    overrides = TINY_PIXELS | TINY_HEADS[name] | dict(actor_hidden_dim=16, actor_type=actor_type)
+    agent = agents.make(name, agents.record(name).config("cpu_pixels", overrides=overrides))
     frames, actions, terminals = frame_episodes()
     data = make_offline_data(frames, actions, terminals, frame_stack=3)
     runner = init_runner(agent, 0, sample_batch(data, jax.random.PRNGKey(0), 2))
-    trunks = agent.trunk_names
+    trunks = agent.observations.trunk_names
     assert len(trunks) == 2 and not set(trunks) & set(runner.agent.target_params), "trunks have no EMA copy"
     before = jax.tree.map(np.asarray, {k: runner.agent.params[k] for k in trunks})
     update, state = jax.jit(agent.update), runner.agent

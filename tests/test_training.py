@@ -7,7 +7,7 @@ import pytest
 
 from tdjepa.checkpoints import Checkpointer
 from tdjepa.data import gather_batch, sample_batch
-from tdjepa.latents import mix_goal_latents
+from tdjepa.latent_space import mix_goal_latents
 from tdjepa.training import (
     OfflineSource,
     compile_chunk,
@@ -18,7 +18,7 @@ from tdjepa.training import (
     seed_slice,
 )
 
-from .helpers import random_data, tiny_agent
+from .helpers import agent_batch, random_data, tiny_agent
 
 AGENTS = ["td_jepa", "fb"]
 
@@ -31,14 +31,14 @@ def assert_trees_close(a, b, atol=1e-5):
 def setup(name, **overrides):
     agent = tiny_agent(name, **overrides)
     data = random_data()
-    source = OfflineSource(data, agent.config.batch_size)
+    source = OfflineSource(data, agent.config.batch_size, agent.horizon)
     return agent, data, source
 
 
 @pytest.mark.parametrize("name", AGENTS)
 def test_jit_equals_no_jit(name):
     agent, data, _ = setup(name)
-    batch = sample_batch(data, jax.random.PRNGKey(0), 32)
+    batch = agent_batch(agent, data, jax.random.PRNGKey(0), 32)
     state = agent.init(jax.random.PRNGKey(1), batch)
     key = jax.random.PRNGKey(2)
     eager, eager_metrics = agent.update(state, batch, key)  # op by op, no enclosing jit
@@ -58,7 +58,7 @@ def test_jit_equals_no_jit(name):
 )
 def test_updates_change_every_network(name, overrides):
     agent, data, _ = setup(name, **overrides)
-    batch = sample_batch(data, jax.random.PRNGKey(0), 32)
+    batch = agent_batch(agent, data, jax.random.PRNGKey(0), 32)
     state = agent.init(jax.random.PRNGKey(1), batch)
     new, metrics = jax.jit(agent.update)(state, batch, jax.random.PRNGKey(2))
     assert all(np.isfinite(float(v)) for v in metrics.values())
@@ -76,7 +76,7 @@ def test_multistep_update_with_one_step_left_equals_the_one_step_update():
     """n-step targets cut after one step (two-step episodes) are the one-step targets."""
     data = random_data(num_episodes=40, length=2)
     indices = data.valid_indices[:32]
-    one = tiny_agent("td_jepa")
+    one = tiny_agent("td_jepa", n_step=1)
     multi = tiny_agent("td_jepa", n_step=3)
     state = one.init(jax.random.PRNGKey(1), gather_batch(data, indices))
     key = jax.random.PRNGKey(2)
@@ -93,7 +93,7 @@ def test_multistep_targets_use_the_later_states_and_refuse_one_step_batches():
     state = agent.init(jax.random.PRNGKey(1), gather_batch(data, indices))
     key = jax.random.PRNGKey(2)
     _, multi = jax.jit(agent.update)(state, gather_batch(data, indices, horizon=3), key)
-    _, one = jax.jit(tiny_agent("td_jepa").update)(state, gather_batch(data, indices), key)
+    _, one = jax.jit(tiny_agent("td_jepa", n_step=1).update)(state, gather_batch(data, indices), key)
     assert not np.isclose(float(multi["T_phi_loss"]), float(one["T_phi_loss"]), rtol=1e-3)
     with pytest.raises(ValueError, match="n_step=3 needs batches with 3 future states"):
         agent.update(state, gather_batch(data, indices), key)
@@ -138,10 +138,12 @@ def test_averaged_actor_follows_the_polyak_recurrence_acts_and_leaves_training_u
     tau = 0.3
     agent, data, _ = setup(name, actor_type=actor_type, actor_average_tau=tau)
     plain = tiny_agent(name, actor_type=actor_type)
-    batch = sample_batch(data, jax.random.PRNGKey(0), 32)
+    batch = agent_batch(agent, data, jax.random.PRNGKey(0), 32)
     state = agent.init(jax.random.PRNGKey(1), batch)
     plain_state = plain.init(jax.random.PRNGKey(1), batch)
-    assert set(state.target_params) == set(plain_state.target_params) | {"actor"}
+    # The average is kept as what it is, apart from the TD targets.
+    assert set(state.target_params) == set(plain_state.target_params) and "actor" not in state.target_params
+    assert set(state.averaged_params) == {"actor"} and plain_state.averaged_params == {}
     expected = state.params["actor"]
     update, plain_update = jax.jit(agent.update), jax.jit(plain.update)
     for step in range(3):
@@ -150,7 +152,7 @@ def test_averaged_actor_follows_the_polyak_recurrence_acts_and_leaves_training_u
         plain_state, _ = plain_update(plain_state, batch, key)
         expected = jax.tree.map(lambda avg, new: (1 - tau) * avg + tau * new, expected, state.params["actor"])
     assert_trees_close(state.params, plain_state.params)  # averaging does not touch training
-    assert_trees_close(state.target_params["actor"], expected)
+    assert_trees_close(state.averaged_params["actor"], expected)
     obs, z = batch.observations[:8], agent.sample_z(jax.random.PRNGKey(3), 8)
     averaged_as_online = plain_state.replace(params=plain_state.params | {"actor": expected})
     np.testing.assert_allclose(agent.act(state, obs, z), plain.act(averaged_as_online, obs, z), atol=1e-5)
@@ -228,10 +230,10 @@ def test_bounded_targets_keep_the_td_loss_within_the_successor_feature_bound():
     """Target predictors blown up 1e4×: with bound_successor_targets each TD target is cut to
     ‖y‖ ≤ √d/(1−γ), so the loss stays below (‖prediction‖ + bound)²; without it the loss explodes."""
     data = random_data()
-    batch = sample_batch(data, jax.random.PRNGKey(1), 32)
     losses = {}
     for bounded in (True, False):
         agent = tiny_agent("td_jepa", bound_successor_targets=bounded)
+        batch = agent_batch(agent, data, jax.random.PRNGKey(1), 32)
         state = agent.init(jax.random.PRNGKey(0), batch)
         blown_up = {name: jax.tree.map(lambda x: 1e4 * x, state.target_params[name]) for name in ("T_phi", "T_psi")}
         state = state.replace(target_params=state.target_params | blown_up)

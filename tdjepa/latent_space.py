@@ -1,9 +1,8 @@
-"""Latent-space tools shared by TD-JEPA and FB: the √d sphere, the z prior, goal mixing, ensemble
-pessimism, the orthonormality regulariser and Polyak targets."""
+"""The latent task space: the √d sphere that every z lives on, the z prior, and the mixing of goal
+encodings into the latents a training batch is conditioned on."""
 
 import jax
 import jax.numpy as jnp
-import optax
 
 EPS = 1e-8
 
@@ -46,37 +45,3 @@ def mix_goal_latents(
     goals = project_to_sphere(jax.lax.stop_gradient(goals))
     use_goal = jax.random.uniform(k_mask, (n, 1)) < goal_ratio
     return jnp.where(use_goal, goals, sample_sphere(k_prior, n, dim))
-
-
-def pessimism(values: jnp.ndarray, penalty: float) -> jnp.ndarray:
-    """mean_k x_k − penalty · mean_{k≠k'} |x_k − x_k'| over the leading ensemble axis.
-
-    penalty 0 is the ensemble mean; with two heads, penalty 0.5 is the minimum (clipped double-Q).
-    """
-    k = values.shape[0]
-    mean = values.mean(0)
-    if k == 1 or penalty == 0.0:
-        return mean
-    spread = jnp.abs(values[:, None] - values[None, :]).sum((0, 1)) / (k * k - k)
-    return mean - penalty * spread
-
-
-def off_diagonal_mean_square(gram: jnp.ndarray) -> jnp.ndarray:
-    """½ · mean over i≠j of G_ij², the Monte-Carlo term shared by the FB and orthonormality losses."""
-    n = gram.shape[-1]
-    off = gram * (1.0 - jnp.eye(n, dtype=gram.dtype))
-    return 0.5 * jnp.sum(off**2, axis=(-2, -1)) / (n * (n - 1))
-
-
-def orthonormality_loss(x: jnp.ndarray) -> jnp.ndarray:
-    """R(X) = −mean_i x_iᵀx_i + ½ mean_{i≠j} (x_iᵀx_j)²: pushes E[x xᵀ] towards the identity.
-
-    On sphere-projected embeddings the first term is constant, so only the second has a gradient.
-    """
-    gram = x @ x.T
-    return -jnp.mean(jnp.diagonal(gram)) + off_diagonal_mean_square(gram)
-
-
-def polyak(online, target, tau: float):
-    """target ← (1 − τ)·target + τ·online, leaf by leaf."""
-    return optax.incremental_update(online, target, tau)
