@@ -21,6 +21,7 @@ from envs.ogbench_tasks import (
     goal_observations,
     maze_task,
     random_policy,
+    record_episode,
     relabel_rewards,
     tasks,
 )
@@ -47,6 +48,7 @@ __all__ = [
     "maze_task",
     "oracle_policy",
     "random_policy",
+    "record_episode",
     "relabel_rewards",
     "tasks",
 ]

@@ -126,9 +126,14 @@ def pooled_envs(name: str, count: int, **env_kwargs: object) -> list[gymnasium.E
     """`count` envs from OGBench's own factory, reused across calls (a manipulation env takes seconds to build)."""
     pool = _ENV_POOL.setdefault((name, tuple(sorted(env_kwargs.items()))), [])
     while len(pool) < count:
-        with _temp_files_removed():
-            pool.append(ogbench.make_env_and_datasets(name, env_only=True, **env_kwargs))
+        pool.append(make_env(name, **env_kwargs))
     return pool[:count]
+
+
+def make_env(name: str, **env_kwargs: object) -> gymnasium.Env:
+    """One env from OGBench's own factory (not pooled: the caller closes it)."""
+    with _temp_files_removed():
+        return ogbench.make_env_and_datasets(name, env_only=True, **env_kwargs)
 
 
 @contextlib.contextmanager

@@ -22,6 +22,7 @@ from envs.ogbench_common import (
     PolicyFn,
     check_task_id,
     dataset_spec,
+    make_env,
     pooled_envs,
     release_pooled_envs,
     seeded_global_numpy,
@@ -55,6 +56,18 @@ class OGBenchTasks:
         self, policy: PolicyFn, mode: str, task_id: int, num_episodes: int, seed: int, frame_stack: int = 1
     ) -> dict:
         return evaluate(self.name, policy, mode, task_id, num_episodes, seed, frame_stack, self.workers)
+
+    def record(
+        self,
+        policy: PolicyFn,
+        mode: str,
+        task_id: int,
+        seed: int,
+        frame_stack: int = 1,
+        size: int = 192,
+        every: int = 1,
+    ) -> tuple[np.ndarray, dict]:
+        return record_episode(self.name, policy, mode, task_id, seed, frame_stack, size, every)
 
 
 def tasks(dataset_name: str, workers: EnvWorkers | None = None) -> OGBenchTasks:
@@ -151,6 +164,55 @@ def evaluate(
         release_pooled_envs(name)
     returns, lengths, successes = (np.concatenate(parts) for parts in zip(*waves, strict=True))
     return {"success": float(successes.mean()), "return": float(returns.mean()), "episode_lengths": lengths}
+
+
+def record_episode(
+    dataset_name: str,
+    policy_fn: PolicyFn,
+    mode: Literal["goal", "reward"],
+    task_id: int,
+    seed: int = 0,
+    frame_stack: int = 1,
+    size: int = 192,
+    every: int = 1,
+) -> tuple[np.ndarray, dict]:
+    """The (T, size, size, 3) uint8 frames of one episode, from the reset and then every `every`-th step (and
+    the last), with its success, return, length and every observation (length + 1 of them). The episode is
+    `evaluate`'s episode of the same seed (the same seeded reset), so a deterministic policy repeats it
+    exactly. State envs are drawn by MuJoCo's offscreen renderer from the camera of OGBench's visual
+    datasets; visual envs show their observations, what the agent sees, enlarged to about `size`."""
+    if every < 1 or size < 16:
+        raise ValueError(f"every must be >= 1 and size >= 16; got every={every}, size={size}")
+    visual = dataset_spec(dataset_name).visual
+    name, env_kwargs, options = _task_env(dataset_name, mode, task_id)
+    render_kwargs = {} if visual else {"render_mode": "rgb_array", "width": size, "height": size}
+    env = make_env(name, **env_kwargs, **render_kwargs)
+    try:
+        ob = _reset(env, seed, options)
+        stack = stack_frames(None, ob, frame_stack)
+        frames, observations = [_frame(env, ob, visual, size)], [ob]
+        total, length, success, done = 0.0, 0, False, False
+        while not done:
+            action = _policy_actions(policy_fn, stack[None], env.action_space)[0]
+            ob, reward, terminated, truncated, succeeded = _step(env, action)
+            stack = stack_frames(stack, ob, frame_stack)
+            observations.append(ob)
+            total, length, success, done = total + reward, length + 1, success or succeeded, terminated or truncated
+            if length % every == 0 or done:
+                frames.append(_frame(env, ob, visual, size))
+    finally:
+        env.close()
+    out = {"success": float(success), "return": total, "length": length, "observations": np.stack(observations)}
+    return np.stack(frames), out
+
+
+def _frame(env: gymnasium.Env, observation: np.ndarray, visual: bool, size: int) -> np.ndarray:
+    """What a video shows of the env now: the rendered scene, or a visual observation enlarged by an integer
+    factor (pixels repeated, no smoothing)."""
+    if not visual:
+        return env.render()
+    factor = max(1, size // observation.shape[0])
+    return observation.repeat(factor, axis=0).repeat(factor, axis=1)
 
 
 def max_parallel_envs(dataset_name: str) -> int:

@@ -1,9 +1,10 @@
 """Zero-shot evaluation of a saved run: `python -m experiments.evaluate --workdir=DIR [--step=N]`.
 
 Restores the checkpoint (the latest by default), prompts the agent with each task's goal and with each
-task's relabelled rewards, prints a table and writes DIR/eval.json and DIR/eval.png. The dataset is the
-file the run was trained on (its path and checksum are in the run's config), unless --dataset_dir says
-where to find it now.
+task's relabelled rewards, prints a table and writes DIR/eval.json and DIR/eval.png; with --video, also
+DIR/videos/<mode>_task<N>.mp4, one prompted episode per task (the first seed's). The dataset is the file the
+run was trained on (its path and checksum are in the run's config), unless --dataset_dir says where to find
+it now.
 """
 
 import functools
@@ -21,7 +22,8 @@ from experiments.flag_utils import (
 )
 from tdjepa.runs import seeds
 from tdjepa.training import seed_slice
-from tdjepa.zero_shot import evaluate_task_free, evaluate_zero_shot, make_behavior_policy
+from tdjepa.video import SUFFIXES, write_video
+from tdjepa.zero_shot import evaluate_task_free, evaluate_zero_shot, make_behavior_policy, record_zero_shot
 
 define_saved_run_flags()
 flags.DEFINE_integer("eval_episodes", 10, "Episodes per task.")
@@ -34,6 +36,15 @@ flags.DEFINE_bool(
     "Also evaluate the run's BC flow, the z-free behaviour policy its flow-BC actor is distilled from, on the "
     "same tasks (first seed).",
 )
+flags.DEFINE_bool(
+    "video",
+    False,
+    "Also write DIR/videos/<mode>_task<N>.<video_format>: the first evaluated episode of each prompt (first seed).",
+)
+flags.DEFINE_integer("video_size", 192, "Video frame height and width (state envs; visual ones show their frames).")
+flags.DEFINE_integer("video_every", 2, "Record every n-th step (a 1000-step episode at 2: 500 frames).")
+flags.DEFINE_float("video_fps", 25.0, "Frames per second of the videos.")
+flags.DEFINE_enum("video_format", "mp4", [s.lstrip(".") for s in SUFFIXES], "Video file format.")
 FLAGS = flags.FLAGS
 
 
@@ -79,6 +90,27 @@ def main(argv: list[str]) -> None:
         if baseline in extra:
             print(report.format_table(extra[baseline]))
     print(f"wrote {workdir / 'eval.json'} and {workdir / 'eval.png'}")
+    if FLAGS.video:
+        state = seed_slice(runners.agent, 0)
+        write_videos(workdir / "videos", agent, state, ogb.tasks(config["env"]), dataset, run_seeds[0])
+
+
+def write_videos(folder: Path, agent, state, tasks, dataset: dict, seed: int) -> None:
+    """One video per prompt, of the episode the evaluation rolled out first, and a line per video."""
+    episodes = record_zero_shot(
+        agent,
+        state,
+        tasks,
+        dataset,
+        num_inference_samples=FLAGS.inference_samples,
+        seed=seed,
+        size=FLAGS.video_size,
+        every=FLAGS.video_every,
+    )
+    for episode in episodes:
+        path = folder / f"{episode['mode']}_{episode['task']}.{FLAGS.video_format}"
+        write_video(path, episode["frames"], FLAGS.video_fps)
+        print(f"wrote {path}: {len(episode['frames'])} frames, success {episode['success']:.0f}")
 
 
 if __name__ == "__main__":

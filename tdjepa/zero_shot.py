@@ -6,7 +6,7 @@ observations, the rewards reward inference regresses, and rollouts of a batched 
 """
 
 import functools
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from typing import Protocol
 
 import jax
@@ -40,6 +40,20 @@ class TaskSuite(Protocol):
     ) -> dict:
         """Mean `success` and `return` of `num_episodes` episodes of the policy on the task's env of `mode`
         (the policy sees frame_stack observations stacked on the last axis)."""
+        ...
+
+    def record(
+        self,
+        policy: PolicyFn,
+        mode: str,
+        task_id: int,
+        seed: int,
+        frame_stack: int = 1,
+        size: int = 192,
+        every: int = 1,
+    ) -> tuple[np.ndarray, dict]:
+        """(T, size, size, 3) uint8 frames of rollout's episode `seed`, every `every`-th step, with its
+        `success`, `return`, `length` and `observations` (every step's)."""
         ...
 
 
@@ -137,18 +151,58 @@ def evaluate_zero_shot(
 ) -> list[dict]:
     """Per task and mode: infer z once (from the goal, or from rewards relabelled on `num_inference_samples`
     dataset transitions), roll out num_episodes with z fixed; one row per (mode, task)."""
-    results = []
+    policies = prompted_policies(agent, state, tasks, dataset, num_episodes, num_inference_samples, seed, modes)
+    frame_stack = agent.config.frame_stack
+    return [
+        _row(task_id, mode, tasks.rollout(policy, mode, task_id, num_episodes, seed, frame_stack))
+        for mode, task_id, policy in policies
+    ]
+
+
+def record_zero_shot(
+    agent: ZeroShotAgent,
+    state: AgentState,
+    tasks: TaskSuite,
+    dataset: dict[str, np.ndarray],
+    *,
+    num_inference_samples: int = 10_000,
+    seed: int = 0,
+    modes: tuple[str, ...] = MODES,
+    size: int = 192,
+    every: int = 1,
+) -> list[dict]:
+    """The first episode `evaluate_zero_shot` rolls out for each prompt, as frames: rows of mode, task,
+    frames, success, return, length and observations. Deterministic actors repeat the evaluated episode; flow-BC actors
+    draw their noise afresh, so theirs is another sample of the same prompted policy."""
+    policies = prompted_policies(agent, state, tasks, dataset, 1, num_inference_samples, seed, modes)
+    rows = []
+    for mode, task_id, policy in policies:
+        frames, out = tasks.record(policy, mode, task_id, seed, agent.config.frame_stack, size, every)
+        rows.append({"mode": mode, "task": f"task{task_id}", "frames": frames, **out})
+    return rows
+
+
+def prompted_policies(
+    agent: ZeroShotAgent,
+    state: AgentState,
+    tasks: TaskSuite,
+    dataset: dict[str, np.ndarray],
+    num_envs: int,
+    num_inference_samples: int,
+    seed: int,
+    modes: tuple[str, ...] = MODES,
+) -> Iterator[tuple[str, int, PolicyFn]]:
+    """(mode, task_id, π(·, z)) for each task's goal prompt, then each task's reward prompt, each policy
+    seeded from `seed` and its task; reward latents are inferred only once the goal ones are used."""
+    unknown = set(modes) - set(MODES)
+    if unknown:
+        raise ValueError(f"modes must be among {MODES}; got {sorted(unknown)}")
     if "goal" in modes:
         for task_id, z in enumerate(goal_latents(agent, state, tasks), 1):
-            policy = make_policy(agent, state, z, num_episodes, seed=seed + task_id)
-            out = tasks.rollout(policy, "goal", task_id, num_episodes, seed, agent.config.frame_stack)
-            results.append(_row(task_id, "goal", out))
+            yield "goal", task_id, make_policy(agent, state, z, num_envs, seed=seed + task_id)
     if "reward" in modes:
         for task_id, z in enumerate(reward_latents(agent, state, tasks, dataset, num_inference_samples, seed), 1):
-            policy = make_policy(agent, state, z, num_episodes, seed=seed + 100 + task_id)
-            out = tasks.rollout(policy, "reward", task_id, num_episodes, seed, agent.config.frame_stack)
-            results.append(_row(task_id, "reward", out))
-    return results
+            yield "reward", task_id, make_policy(agent, state, z, num_envs, seed=seed + 100 + task_id)
 
 
 def goal_latents(agent: ZeroShotAgent, state: AgentState, tasks: TaskSuite) -> list[jnp.ndarray]:

@@ -3,6 +3,7 @@ between checkpoints and resumed."""
 
 import json
 import os
+import shutil
 import signal
 import subprocess
 import sys
@@ -15,6 +16,7 @@ import orbax.checkpoint as ocp
 import pytest
 
 from envs.ogbench import generate_dataset
+from tdjepa.video import read_video
 
 ENV = "pointmaze-medium-navigate-v0"
 TINY_FLAGS = [
@@ -63,14 +65,20 @@ def test_train_then_evaluate_writes_results(tmp_path, dataset_dir):
     out = run("train", *train_args(workdir, dataset_dir, "--num_steps=20", "--checkpoint_every=10"))
     assert "mean success: goal" in out.stdout
     assert (workdir / "config.json").exists() and (workdir / "train.csv").exists()
-    out = run("evaluate", f"--workdir={workdir}", f"--dataset_dir={dataset_dir}", "--eval_episodes=1", "--step=10")
+    video = ["--video", "--video_every=250", "--video_size=32", "--eval_episodes=1", "--random_baseline"]
+    out = run("evaluate", f"--workdir={workdir}", f"--dataset_dir={dataset_dir}", *video, "--step=10")
     result = json.loads((workdir / "eval.json").read_text())
     assert result["agent"] == "td_jepa" and result["env"] == ENV and result["step"] == 10
     assert len(result["tasks"]) == 10 and {t["mode"] for t in result["tasks"]} == {"goal", "reward"}
     assert set(result["tasks"][0]) == {"task", "mode", "success", "return"}
     assert 0.0 <= result["mean_success"] <= 1.0
+    assert result["random_policy"]["agent"] == "random" and len(result["random_policy"]["tasks"]) == 10
     assert (workdir / "eval.png").stat().st_size > 0
     assert "goal    task1" in out.stdout
+    videos = sorted((workdir / "videos").iterdir())
+    assert [v.name for v in videos] == sorted(f"{m}_task{t}.mp4" for m in ("goal", "reward") for t in range(1, 6))
+    for path in videos:  # 1000-step episodes (a 20-update agent reaches no goal): frames at 0, 250, ..., 1000
+        assert read_video(path).shape == (5, 32, 32, 3) and f"wrote {path}: 5 frames" in out.stdout
     host = tmp_path / "host"
     flow_bc = ["--config.actor_type=flow_bc", "--config.bc_coeff=3.0"]
     out = run("train", *train_args(host, dataset_dir, "--num_steps=10", "--host_data", *flow_bc))
@@ -89,16 +97,21 @@ def test_train_then_evaluate_writes_results(tmp_path, dataset_dir):
     assert all(r["plan_steps"] != r["plan_steps"] or 0 <= r["plan_steps"] <= 1000 for r in rows)  # nan or steps
 
 
-def test_changed_config_is_refused_and_bad_flags_are_named(tmp_path, dataset_dir):
-    workdir = tmp_path / "run"
-    run("train", *train_args(workdir, dataset_dir, "--num_steps=10"))
+def test_changed_config_changed_dataset_and_bad_flags_are_refused_with_a_message(tmp_path, dataset_dir):
+    """Bad input is named before any work. config.json records the dataset's path and checksum, so evaluate
+    needs no --dataset_dir, and refuses the file changed since (regenerated with another seed) or gone."""
+    workdir, own_data = tmp_path / "run", tmp_path / "data"
+    shutil.copytree(dataset_dir, own_data)
+    run("train", *train_args(workdir, own_data, "--num_steps=10", "--eval_every=0"))
+    recorded = json.loads((workdir / "config.json").read_text())["dataset"]
+    assert recorded["path"] == str((own_data / f"{ENV}.npz").absolute()) and len(recorded["sha256"]) == 64
     out = run("evaluate", f"--workdir={workdir}", "--behavior_baseline", check=False)
     assert out.returncode != 0 and "--behavior_baseline needs a flow-BC run" in out.stderr
     out = run("diagnose", f"--workdir={workdir}", "--step=7", check=False)
     assert out.returncode != 0 and "--step" in out.stderr and "no checkpoint at step 7" in out.stderr
     out = run("evaluate", f"--workdir={workdir}", "--eval_workers=-2", check=False)
     assert out.returncode != 0 and "--eval_workers must be 0 or more" in out.stderr
-    out = run("train", *train_args(workdir, dataset_dir, "--num_steps=10", "--config.lr_phi=0.5"), check=False)
+    out = run("train", *train_args(workdir, own_data, "--num_steps=10", "--config.lr_phi=0.5"), check=False)
     assert out.returncode != 0 and "config.lr_phi" in out.stderr and "--restart" in out.stderr
     bad = tmp_path / "bad"
     out = run("train", *train_args(bad, dataset_dir, "--config.actor_average_tau=-1"), check=False)
@@ -118,6 +131,14 @@ def test_changed_config_is_refused_and_bad_flags_are_named(tmp_path, dataset_dir
     assert out.returncode != 0 and "--preset=cpu_pixels" in out.stderr and not (tmp_path / "v").exists()
     out = run("train", f"--workdir={tmp_path / 'v'}", "--preset=cpu_pixels", check=False)
     assert out.returncode != 0 and "obs_type='pixels'" in out.stderr
+    evaluate = ["evaluate", f"--workdir={workdir}", "--eval_episodes=1", "--inference_samples=100"]
+    generate_dataset(ENV, own_data, num_episodes=3, seed=1, progress=False)
+    out = run(*evaluate, check=False)
+    assert out.returncode != 0 and "has changed since the run was trained" in out.stderr
+    assert "wrote" in run(*evaluate, "--nocheck_dataset").stdout  # found from config.json, no --dataset_dir
+    shutil.rmtree(own_data)
+    out = run(*evaluate, check=False)
+    assert out.returncode != 0 and "does not exist" in out.stderr and "--dataset_dir" in out.stderr
 
 
 def test_killed_run_resumes_exactly(tmp_path, dataset_dir):
