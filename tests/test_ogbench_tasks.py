@@ -8,6 +8,7 @@ import pytest
 
 from envs import ogbench_tasks
 from envs.env_workers import WorkerError
+from envs.maze_layout import maze_layout
 from envs.ogbench import (
     NUM_TASKS,
     SUPPORTED_DATASETS,
@@ -173,3 +174,22 @@ def test_building_maze_envs_leaves_no_descriptor_or_temp_file(tmp_path, monkeypa
     release_pooled_envs(MEDIUM)
     assert len(os.listdir("/proc/self/fd")) == descriptors
     assert list(tmp_path.iterdir()) == []
+
+
+@pytest.mark.parametrize("dataset_name", [MEDIUM, "antmaze-large-navigate-v0"])
+def test_maze_layout_puts_walls_where_the_env_has_them_and_goals_in_free_cells(dataset_name):
+    layout = maze_layout(dataset_name)
+    points, free = layout.grid(per_cell=3)
+    maze = pooled_envs(dataset_name, 1)[0].unwrapped
+    cells = [maze.xy_to_ij(xy) for xy in points.reshape(-1, 2)]  # OGBench's own cell of each point
+    assert [maze.maze_map[i, j] == 0 for i, j in cells] == free.reshape(-1).tolist()
+    for goal in goal_observations(dataset_name):
+        nearest = np.linalg.norm(points - goal[:2], axis=-1).argmin()
+        assert free.reshape(-1)[nearest]
+    left, right, bottom, top = layout.extent()
+    assert (right - left, top - bottom) == (layout.unit * maze.maze_map.shape[1], layout.unit * maze.maze_map.shape[0])
+
+
+def test_maze_layout_refuses_a_dataset_without_a_maze():
+    with pytest.raises(ValueError, match="cube-single-play-v0 is not a point or ant maze"):
+        maze_layout("cube-single-play-v0")
