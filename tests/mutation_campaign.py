@@ -9,13 +9,14 @@ the list cannot silently go stale) and the file is restored afterwards, also on 
 
 import argparse
 import re
+import signal
 import subprocess
 import sys
 import time
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
-TESTS = ["tests/test_probes.py", "tests/test_prompting.py"]
+TESTS = ["tests/test_probes.py", "tests/test_prompting.py", "tests/test_core.py"]
 
 # (id, what the bug is, file, original snippet, mutated snippet)
 MUTATIONS = [
@@ -120,6 +121,7 @@ def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--only", default="", help="comma-separated mutation ids (default: all)")
     only = set(filter(None, parser.parse_args().only.split(",")))
+    signal.signal(signal.SIGTERM, lambda *_: sys.exit(1))  # a killed campaign still restores the mutated file
     print("| mutation | where | failing tests |\n|---|---|---|")
     for mutation in MUTATIONS:
         if only and mutation[0] not in only:

@@ -5,7 +5,7 @@ import jax.numpy as jnp
 import numpy as np
 import pytest
 
-from tdjepa.actor_objectives import noisy_action
+from tdjepa.actor_objectives import ActionValue, flow_bc_actor_loss, noisy_action, td3_actor_loss
 from tdjepa.data import gather_batch, make_offline_data, sample_batch, transition_indices
 from tdjepa.ensembles import pessimism
 from tdjepa.inference import least_squares_latent, reward_weighted_latent, softmax_weighted_latent
@@ -119,3 +119,24 @@ def test_reward_weighted_latents_point_to_rewarded_states(fn):
     features = project_to_sphere(jnp.eye(3))
     z = fn(features, jnp.array([0.0, 1.0, 0.0]))
     np.testing.assert_allclose(z, features[1], atol=1e-5)
+
+
+@pytest.mark.parametrize("objective", ["td3", "flow_bc"])
+def test_behaviour_regularised_actor_gradient_treats_the_q_scale_as_a_constant(objective):
+    """With Q(a) = Σ a + 10 (all positive) the Q term's gradient per action is −1/(B·sg(mean|Q|)): without the
+    stop-gradient, −mean Q / mean |Q| is constant (−1) and the Q term gives no gradient at all."""
+    actions = jnp.array([[0.1, -0.2], [0.3, 0.4], [-0.5, 0.2]])
+    data = jnp.zeros_like(actions)
+
+    def value_fn(a):
+        q = a.sum(-1) + 10.0
+        return ActionValue(q=q, scale=jnp.abs(q).mean())
+
+    def loss(a):
+        if objective == "td3":  # std 0: the noisy action is the mean
+            return td3_actor_loss(a, value_fn, data, jax.random.PRNGKey(0), std=0.0, clip=0.3, bc_coeff=0.5)[0]
+        return flow_bc_actor_loss(a, value_fn, data, jnp.zeros(()), bc_coeff=0.5)[0]
+
+    scale = float(jnp.abs(actions.sum(-1) + 10.0).mean())
+    expected = -1.0 / (3 * scale) + 0.5 * 2 * (actions - data) / actions.size
+    np.testing.assert_allclose(jax.grad(loss)(actions), expected, rtol=1e-5, atol=1e-7)

@@ -67,7 +67,10 @@ def test_td_jepa_predictors_converge_to_the_successor_features_of_their_targets(
     obs = one_hot(jnp.arange(6), 6)
     actions = jax.random.uniform(jax.random.PRNGKey(4), (6, 1), minval=-1.0, maxval=1.0)
     z = agent.sample_z(jax.random.PRNGKey(3), 6)
-    for name, source, target in agent.pairs:
+    # What each predictor reads and predicts, as the paper defines them (written here, not read from the agent).
+    pairs = [("T_phi", "phi", "phi")] if agent.config.symmetric else [("T_phi", "phi", "psi"), ("T_psi", "psi", "phi")]
+    assert sorted(agent.predictors) == sorted(name for name, _, _ in pairs)
+    for name, source, target in pairs:
         np.testing.assert_allclose(agent.encode(state.params, source, obs), features[source], atol=1e-5)
         prediction = agent.predict(state.params, name, agent.encode(state.params, source, obs), actions, z).mean(0)
         truth = CHAIN.successor_measure @ features[target]
