@@ -42,7 +42,7 @@ flags.DEFINE_bool(
     "Also write DIR/videos/<mode>_task<N>.<video_format>: the first evaluated episode of each prompt (first seed).",
 )
 flags.DEFINE_integer("video_size", 192, "Video frame height and width (state envs; visual ones show their frames).")
-flags.DEFINE_integer("video_every", 2, "Record every n-th step (a 1000-step episode at 2: 500 frames).")
+flags.DEFINE_integer("video_every", 4, "Record every n-th step (a 1000-step episode at 4: 250 frames, 10 s).")
 flags.DEFINE_float("video_fps", 25.0, "Frames per second of the videos.")
 flags.DEFINE_enum("video_format", "mp4", [s.lstrip(".") for s in SUFFIXES], "Video file format.")
 FLAGS = flags.FLAGS
