@@ -51,6 +51,12 @@ FLAGS = flags.FLAGS
 def main(argv: list[str]) -> None:
     if len(argv) > 1:
         raise app.UsageError(f"unexpected arguments: {argv[1:]}")
+    if FLAGS.video and (FLAGS.video_every < 1 or FLAGS.video_size < 16 or FLAGS.video_size % 2):
+        # Checked before the evaluation, which takes minutes, rather than by the recorder after it.
+        raise app.UsageError(
+            "--video_every must be >= 1 and --video_size an even number >= 16 (H.264 needs even sides); "
+            f"got {FLAGS.video_every} and {FLAGS.video_size}"
+        )
     logging.set_verbosity(logging.WARNING)
     workdir = Path(FLAGS.workdir)
     agent, runners, config, step, dataset = saved_run_from_flags()

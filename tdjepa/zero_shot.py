@@ -172,8 +172,8 @@ def record_zero_shot(
     every: int = 1,
 ) -> list[dict]:
     """The first episode `evaluate_zero_shot` rolls out for each prompt, as frames: rows of mode, task,
-    frames, success, return, length and observations. Deterministic actors repeat the evaluated episode; flow-BC actors
-    draw their noise afresh, so theirs is another sample of the same prompted policy."""
+    frames, success, return, length and observations. Deterministic actors repeat the evaluated episode;
+    flow-BC actors draw their noise afresh, so theirs is another sample of the same prompted policy."""
     policies = prompted_policies(agent, state, tasks, dataset, 1, num_inference_samples, seed, modes)
     rows = []
     for mode, task_id, policy in policies:

@@ -111,6 +111,9 @@ def test_changed_config_changed_dataset_and_bad_flags_are_refused_with_a_message
     assert out.returncode != 0 and "--step" in out.stderr and "no checkpoint at step 7" in out.stderr
     out = run("evaluate", f"--workdir={workdir}", "--eval_workers=-2", check=False)
     assert out.returncode != 0 and "--eval_workers must be 0 or more" in out.stderr
+    out = run("evaluate", f"--workdir={workdir}", "--video", "--video_size=33", check=False)
+    assert out.returncode != 0 and "--video_size an even number" in out.stderr and "Traceback" not in out.stderr
+    assert "zero-shot results" not in out.stdout  # refused before evaluating
     out = run("train", *train_args(workdir, own_data, "--num_steps=10", "--config.lr_phi=0.5"), check=False)
     assert out.returncode != 0 and "config.lr_phi" in out.stderr and "--restart" in out.stderr
     bad = tmp_path / "bad"
