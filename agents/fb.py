@@ -22,6 +22,7 @@ from tdjepa.latent_policy import LatentPolicy, add_actor_type_defaults, add_sche
 from tdjepa.latent_space import mix_goal_latents
 from tdjepa.networks import EnsemblePredictor, SphereEncoder
 from tdjepa.observations import ObservationPipeline, add_observation_defaults
+from tdjepa.online import add_online_defaults
 from tdjepa.optim import apply_gradients, global_norm, per_network_adam, polyak
 from tdjepa.orthonormality import off_diagonal_mean_square, orthonormality_loss
 from tdjepa.state import AgentState
@@ -66,6 +67,7 @@ def default_config() -> ml_collections.ConfigDict:
     add_actor_type_defaults(c)
     add_observation_defaults(c)
     add_schedule_defaults(c)
+    add_online_defaults(c)
     c.reward_inference = "weighted_sum"  # or "softmax_weighted" (Meta Motivo's reward_wr_inference)
     return c
 
@@ -351,14 +353,46 @@ def _paper_preset(benchmark: str, pixels: bool):
     return overrides
 
 
+# The reference's online loop (shared/reference/fb_bfm_zero_slim_reference.md §2.3); the buffer's capacity is
+# ours (BFM-Zero's is 5.12M transitions).
+_ONLINE = dict(
+    num_envs=50,
+    env_steps_per_round=500,
+    updates_per_round=50,
+    seed_steps=50_000,
+    buffer_capacity=5_000_000,
+    z_every=150,
+    rollout_goal_ratio=0.5,
+)
 _EVAL_EVERY = 250_000  # the reference evaluates every 250k updates
 PRESETS = {
-    "cpu": Preset(lambda domain, variant: {}, 60_000, 20_000, 1_000, "the default config, sized for two CPU cores"),
+    "cpu": Preset(
+        lambda domain, variant: {},
+        60_000,
+        20_000,
+        1_000,
+        "the default config, sized for two CPU cores",
+        env_steps=256_000,
+        eval_every_env_steps=128_000,
+        env_steps_per_call=25_600,
+    ),
     "cpu_pixels": Preset(lambda domain, variant: PIXELS | dict(batch_size=32), 5_000, 0, 10, "pixels on two CPU cores"),
     "paper_dmc": Preset(_paper_preset("dmc", False), 3_000_000, _EVAL_EVERY, 1_000, "the reference's DMC states"),
     "paper_dmc_pixels": Preset(_paper_preset("dmc", True), 2_000_000, _EVAL_EVERY, 10, "the reference's DMC pixels"),
     "paper_ogbench": Preset(_paper_preset("ogbench", False), 1_000_000, _EVAL_EVERY, 1_000, "OGBench states"),
     "paper_ogbench_pixels": Preset(_paper_preset("ogbench", True), 1_000_000, _EVAL_EVERY, 10, "OGBench pixels"),
+    # Online on a JAX body: the DMC networks and Meta Motivo's loop (50 envs; 50 updates after every 500 env
+    # steps; z resampled every 150 steps, half of them goal latents; 50k random steps first).
+    "paper_online": Preset(
+        lambda domain, variant: _paper_preset("dmc", False)(domain, variant) | _ONLINE,
+        0,
+        0,
+        0,
+        "online FB with the reference's networks and loop",
+        env_steps=30_000_000,
+        eval_every_env_steps=1_000_000,
+        env_steps_per_call=50_000,
+    ),
 }
 
 RECORD = AgentRecord(

@@ -23,6 +23,7 @@ from tdjepa.latent_policy import LatentPolicy, add_actor_type_defaults, add_sche
 from tdjepa.latent_space import mix_goal_latents, project_to_ball, whitening_matrix
 from tdjepa.networks import EnsemblePredictor, SphereEncoder
 from tdjepa.observations import ObservationPipeline, add_observation_defaults
+from tdjepa.online import add_online_defaults
 from tdjepa.optim import apply_gradients, global_norm, per_network_adam, polyak
 from tdjepa.orthonormality import orthonormality_loss
 from tdjepa.state import AgentState
@@ -86,6 +87,7 @@ def default_config() -> ml_collections.ConfigDict:
     add_actor_type_defaults(c)
     add_observation_defaults(c)
     add_schedule_defaults(c)
+    add_online_defaults(c)
     return c
 
 

@@ -7,12 +7,19 @@ from typing import Any
 import ml_collections
 
 import agents
-from envs import ogbench
+from envs import jax_envs, ogbench
+
+
+def is_online(env: str | None) -> bool:
+    """Whether `env` is a JAX environment trained on online (else an offline dataset's name)."""
+    return env in jax_envs.ENV_SPECS
 
 
 def env_domain(env: str | None) -> str | None:
     """The domain a paper preset is specialised for: "maze" (point and ant mazes) or "manipulation" on
-    OGBench; None for an unknown or absent env."""
+    OGBench; the body's name for a JAX environment; None for an unknown or absent env."""
+    if is_online(env):
+        return jax_envs.ENV_SPECS[env].body
     spec = ogbench.find_spec(env) if env is not None else None
     if spec is None:
         return None
@@ -27,7 +34,15 @@ def agent_config(
     return agents.record(agent).config(preset, env_domain(env), overrides)
 
 
-def schedule(agent: str, preset: str) -> dict[str, int]:
-    """The preset's training schedule: num_steps, eval_every, updates_per_call."""
+def schedule(agent: str, preset: str, env: str | None = None) -> dict[str, int]:
+    """The preset's training schedule: num_steps, eval_every, updates_per_call, counted in updates offline and
+    in env steps on a JAX environment (where updates_per_call is env steps per call). A preset that does not
+    train on that kind of env gives zeros."""
     spec = agents.record(agent).presets[preset]
+    if is_online(env):
+        return {
+            "num_steps": spec.env_steps,
+            "eval_every": spec.eval_every_env_steps,
+            "updates_per_call": spec.env_steps_per_call,
+        }
     return {"num_steps": spec.num_steps, "eval_every": spec.eval_every, "updates_per_call": spec.updates_per_call}

@@ -115,6 +115,8 @@ def main(argv: list[str]) -> None:
     logging.set_verbosity(logging.WARNING)
     workdir = Path(FLAGS.workdir)
     agent, runners, config, step, dataset = saved_run_from_flags()
+    if dataset is None:
+        raise app.UsageError(f"--workdir={workdir} trained online; diagnose reads OGBench runs and their datasets")
     rows = diagnose(
         agent,
         seed_slice(runners.agent, 0),

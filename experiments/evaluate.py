@@ -20,6 +20,8 @@ from experiments.flag_utils import (
     evaluation_workers,
     saved_run_from_flags,
 )
+from tdjepa.online import run_source
+from tdjepa.online_eval import evaluate_online
 from tdjepa.runs import seeds
 from tdjepa.training import seed_slice
 from tdjepa.video import SUFFIXES, write_video
@@ -99,6 +101,32 @@ def main(argv: list[str]) -> None:
     if FLAGS.video:
         state = seed_slice(runners.agent, 0)
         write_videos(workdir / "videos", agent, state, ogb.tasks(config["env"]), dataset, run_seeds[0])
+
+
+def evaluate_online_run(workdir: Path, agent, runners, config: dict, step: int) -> None:
+    """An online run, prompted by reward and goal from its replay buffer and rolled out in its vmapped env."""
+    for flag in ("random_baseline", "behavior_baseline", "video"):
+        if FLAGS[flag].value:
+            raise app.UsageError(f"--{flag} is for runs trained on a dataset; {workdir} trained online")
+    source = run_source(config, agent)
+    run_seeds = seeds(config)
+    per_seed = [
+        evaluate_online(
+            agent,
+            seed_slice(runners.agent, i),
+            source,
+            seed_slice(runners.source_state, i),
+            num_episodes=FLAGS.eval_episodes,
+            num_inference_samples=FLAGS.inference_samples,
+            seed=seed,
+        )
+        for i, seed in enumerate(run_seeds)
+    ]
+    extra = {"versions": config["versions"], "checkpoint_step": step}
+    result = report.online_summary(config["agent"], config["env"], step, per_seed, run_seeds, extra)
+    report.write_results(workdir, result)
+    print(report.format_online_table(result))
+    print(f"wrote {workdir / 'eval.json'} and {workdir / 'eval.png'}")
 
 
 def write_videos(folder: Path, agent, state, tasks, dataset: dict, seed: int) -> None:

@@ -70,9 +70,10 @@ def agent_config_from_flags(env: str | None) -> ml_collections.ConfigDict:
     return config
 
 
-def schedule_from_flags() -> dict[str, int]:
-    """num_steps, eval_every and updates_per_call: the flags where given, else the preset's."""
-    defaults = schedule(FLAGS.agent, FLAGS.preset)
+def schedule_from_flags(env: str | None = None) -> dict[str, int]:
+    """num_steps, eval_every and updates_per_call: the flags where given, else the preset's (for `env`: counted
+    in env steps on a JAX environment)."""
+    defaults = schedule(FLAGS.agent, FLAGS.preset, env)
     return {name: default if FLAGS[name].value is None else FLAGS[name].value for name, default in defaults.items()}
 
 
@@ -117,11 +118,13 @@ def define_saved_run_flags() -> None:
 
 
 def saved_run_from_flags():
-    """The agent, runners (every seed), config and step of --workdir at --step, and the run's dataset; a missing
-    checkpoint, step or dataset is refused with a message naming the flag."""
+    """The agent, runners (every seed), config and step of --workdir at --step, and the run's dataset (None for
+    an online run, whose data is its replay buffer); a missing checkpoint, step or dataset is refused with a
+    message naming the flag."""
     try:
         agent, runners, config, step = restore_runners(Path(FLAGS.workdir), FLAGS.step)
     except (FileNotFoundError, ValueError) as err:
         flag = "--step" if FLAGS.step is not None and "at step" in str(err) else "--workdir"
         raise app.UsageError(f"{flag}: {err}") from None
-    return agent, runners, config, step, run_dataset(config, FLAGS.dataset_dir, FLAGS.check_dataset)
+    dataset = None if config.get("online") else run_dataset(config, FLAGS.dataset_dir, FLAGS.check_dataset)
+    return agent, runners, config, step, dataset

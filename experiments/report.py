@@ -45,6 +45,39 @@ def summary(agent: str, env: str, step: int, per_seed: list[list[dict]], seeds: 
     } | extra
 
 
+def online_summary(agent: str, env: str, step: int, per_seed: list[list[dict]], seeds: list[int], extra: dict) -> dict:
+    """The eval.json content of an online run: per task and mode the return and the random-z policy's, averaged
+    over seeds, and per mode the mean of both."""
+    keys = ("return", "random_z_return")
+    tasks = [
+        {"task": rows[0]["task"], "mode": rows[0]["mode"]} | {k: float(np.mean([r[k] for r in rows])) for k in keys}
+        for rows in zip(*per_seed, strict=True)
+    ]
+    means = {
+        f"mean_{mode}_{key}": float(np.mean([r[key] for r in tasks if r["mode"] == mode]))
+        for mode in sorted({r["mode"] for r in tasks})
+        for key in keys
+    }
+    return (
+        {"agent": agent, "env": env, "step": step, "tasks": tasks}
+        | means
+        | {"seeds": seeds, "per_seed": per_seed}
+        | extra
+    )
+
+
+def format_online_table(result: dict) -> str:
+    """A plain-text table of the prompted and random-z returns per task and mode."""
+    lines = [
+        f"zero-shot returns: agent={result['agent']} env={result['env']} env steps={result['step']} "
+        f"seeds={result['seeds']}",
+        f"{'mode':<8}{'task':<26}{'return':>9}{'random z':>10}",
+    ]
+    for row in result["tasks"]:
+        lines.append(f"{row['mode']:<8}{row['task']:<26}{row['return']:>9.1f}{row['random_z_return']:>10.1f}")
+    return "\n".join(lines)
+
+
 def format_table(result: dict) -> str:
     """A plain-text table of success and return per task and mode."""
     lines = [
@@ -63,27 +96,32 @@ def format_table(result: dict) -> str:
 def write_results(workdir: Path, result: dict) -> None:
     """eval.json and eval.png (success per task; learning curve when logs exist) in workdir."""
     write_json(workdir / "eval.json", result)
+    online = "random_z_return" in result["tasks"][0]
+    metric = "return" if online else "success"
     fig, axes = plt.subplots(1, 2, figsize=(11, 4))
     tasks = result["tasks"]
     labels = [f"{r['mode']}\n{r['task']}" for r in tasks]
     axes[0].bar(
         range(len(tasks)),
-        [r["success"] for r in tasks],
+        [r[metric] for r in tasks],
         color=["C0" if r["mode"] == "goal" else "C1" for r in tasks],
     )
-    axes[0].set_xticks(range(len(tasks)), labels, fontsize=7)
-    axes[0].set_ylim(0, 1)
-    axes[0].set_ylabel("success")
+    if online:
+        axes[0].scatter(range(len(tasks)), [r["random_z_return"] for r in tasks], color="k", marker="_", s=200)
+    axes[0].set_xticks(range(len(tasks)), labels, fontsize=6, rotation=90 if online else 0)
+    axes[0].set_ylim(0, None if online else 1)
+    axes[0].set_ylabel(metric + (" (black: random z)" if online else ""))
     axes[0].set_title(f"{result['agent']} on {result['env']} at step {result['step']}")
     eval_log = workdir / "eval.csv"
+    curves = ("mean_goal_return", "mean_reward_return") if online else ("mean_goal_success", "mean_reward_success")
     if eval_log.exists() and (rows := read_csv(eval_log)):
         steps = [float(r["step"]) for r in rows]
-        for key in ("mean_goal_success", "mean_reward_success"):
+        for key in curves:
             axes[1].plot(steps, [float(r[key]) for r in rows], marker="o", label=key)
-        axes[1].set_xlabel("updates")
-        axes[1].set_ylim(0, 1)
+        axes[1].set_xlabel("env steps" if online else "updates")
+        axes[1].set_ylim(0, None if online else 1)
         axes[1].legend()
-    axes[1].set_title("learning curve (zero-shot success)")
+    axes[1].set_title(f"learning curve (zero-shot {metric})")
     fig.tight_layout()
     tmp = workdir / "eval.tmp.png"
     fig.savefig(tmp, dpi=100)

@@ -11,11 +11,13 @@ import numpy as np
 from jax.sharding import Sharding
 
 import agents
+from envs import jax_envs
 from envs import ogbench as ogb
 from envs.ant_expert import default_expert_path
 from tdjepa.data import make_offline_data, sample_batch
 from tdjepa.host_data import HostSampler
-from tdjepa.runs import agent_from_config, data_spec, saved_agent_config
+from tdjepa.online import initial_source_state, run_source
+from tdjepa.runs import agent_from_config, data_spec, example_batch, saved_agent_config
 from tdjepa.training import OfflineSource, RunnerState, init_runners
 
 # Fields that define what is trained; changing one of them on an existing workdir is refused.
@@ -50,7 +52,8 @@ def library_versions() -> dict[str, str]:
     """Versions that change results (ogbench changed reward timing in 1.2.0)."""
     from importlib.metadata import version
 
-    return {name: version(name) for name in ("jax", "flax", "optax", "ogbench", "mujoco", "gymnasium")}
+    names = ("jax", "flax", "optax", "ogbench", "mujoco", "gymnasium", "mujoco-mjx", "playground", "brax", "flashbax")
+    return {name: version(name) for name in names}
 
 
 def config_differences(saved: dict, current: dict) -> list[str]:
@@ -142,4 +145,27 @@ def build_run(config: dict, dataset: dict[str, np.ndarray], host_data: bool = Fa
         example = sample_batch(data, jax.random.PRNGKey(0), 2)
     seeds = [config["seed"] + i for i in range(config["num_seeds"])]
     runners: RunnerState = init_runners(agent, seeds, example)
+    return agent, source, runners
+
+
+def online_record(env_id: str) -> dict:
+    """What an online run records of its env: that it is online, and the shapes its networks are built for."""
+    env = jax_envs.make(env_id)
+    return {
+        "online": True,
+        "data_spec": {
+            "observation_shape": [env.observation_size],
+            "observation_dtype": "float32",
+            "action_dim": env.action_size,
+        },
+    }
+
+
+def build_online_run(config: dict):
+    """The agent, its online source (vmapped envs and replay buffer) and fresh runners, one per seed."""
+    agent = agent_from_config(config)
+    source = run_source(config, agent)
+    seeds = [config["seed"] + i for i in range(config["num_seeds"])]
+    example = example_batch(config["data_spec"], agent.horizon)
+    runners = init_runners(agent, seeds, example, lambda seed: initial_source_state(source, seed))
     return agent, source, runners

@@ -1,6 +1,7 @@
-"""Offline pre-training without rewards, then zero-shot evaluation.
+"""Pre-training without rewards, then zero-shot evaluation: offline on a dataset, or online on a JAX env.
 
     python -m experiments.train --agent=td_jepa --env=pointmaze-medium-navigate-v0 --workdir=runs/x
+    python -m experiments.train --agent=fb --env=dmc-walker --workdir=runs/y
 
 Rerunning the same command on the same workdir resumes from its latest checkpoint.
 """
@@ -8,6 +9,7 @@ Rerunning the same command on the same workdir resumes from its latest checkpoin
 import json
 import shutil
 import time
+from collections.abc import Callable
 from pathlib import Path
 
 import jax
@@ -15,9 +17,11 @@ import ml_collections
 from absl import app, flags, logging
 from jax.sharding import NamedSharding, PartitionSpec
 
+from envs import jax_envs
 from envs import ogbench as ogb
 from envs.env_workers import EnvWorkers
 from experiments import report
+from experiments.configs import is_online
 from experiments.flag_utils import (
     agent_config_from_flags,
     define_agent_flags,
@@ -26,30 +30,46 @@ from experiments.flag_utils import (
     schedule_from_flags,
 )
 from experiments.runs import (
+    build_online_run,
     build_run,
     config_differences,
     dataset_file,
     dataset_record,
     load_dataset,
+    online_record,
     resolved_config,
 )
 from tdjepa.checkpoints import Checkpointer
 from tdjepa.loop import Schedule, run_loop
 from tdjepa.metrics_log import MetricsLogger
+from tdjepa.online import OnlineSource
+from tdjepa.online_eval import evaluate_online
 from tdjepa.runs import CONFIG_FILE, write_json
-from tdjepa.training import compile_chunk, data_mesh, replicate, seed_slice
+from tdjepa.training import RunnerState, compile_chunk, data_mesh, replicate, seed_slice
 from tdjepa.zero_shot import evaluate_zero_shot, mean_success
 
 DEFAULT_ENV = "pointmaze-medium-navigate-v0"
 define_agent_flags("td_jepa")
-flags.DEFINE_string("env", DEFAULT_ENV, f"Dataset name; one of {', '.join(ogb.SUPPORTED_DATASETS)}.")
+flags.DEFINE_string(
+    "env",
+    DEFAULT_ENV,
+    f"Dataset name (offline): one of {', '.join(ogb.SUPPORTED_DATASETS)}; or JAX env (online): one of "
+    f"{', '.join(jax_envs.ENV_IDS)}.",
+)
 flags.DEFINE_string("workdir", None, "Run folder (default: a new folder under runs/).")
 flags.DEFINE_string("dataset_dir", None, "Folder with OGBench npz files (default: where OGBench keeps them).")
 flags.DEFINE_bool("generate_dataset", True, "Generate the dataset locally when it is missing.")
 flags.DEFINE_integer("seed", 0, "First seed; seeds are seed, seed+1, ...")
 flags.DEFINE_integer("num_seeds", 1, "Seeds trained together in one vmapped program.")
 MAX_UNROLLED_UPDATES = 100
-flags.DEFINE_integer("checkpoint_every", 10_000, "Checkpoint every this many updates (and at the end).")
+flags.DEFINE_integer(
+    "checkpoint_every",
+    None,
+    "Checkpoint every this many updates (env steps online) and at the end; default 10000 updates offline, "
+    "every evaluation online (a checkpoint holds the replay buffer).",
+)
+flags.DEFINE_integer("num_envs", None, "Online: environments stepped in parallel (config.num_envs).")
+flags.DEFINE_integer("env_steps", None, "Online: env steps to train for, all envs together (--num_steps).")
 flags.DEFINE_integer("eval_episodes", 10, "Episodes per task.")
 define_eval_workers_flag()
 flags.DEFINE_integer("inference_samples", 10_000, "Relabelled transitions for reward inference.")
@@ -71,8 +91,9 @@ def check_flags(config: ml_collections.ConfigDict, schedule: dict[str, int]) -> 
     values = schedule | {name: FLAGS[name].value for name in ("num_seeds", "eval_episodes", "inference_samples")}
     for name in ("num_seeds", "num_steps", "updates_per_call", "eval_episodes", "inference_samples"):
         if values[name] <= 0:
-            raise app.UsageError(f"--{name} must be positive, got {values[name]}")
-    for name, value in (("eval_every", schedule["eval_every"]), ("checkpoint_every", FLAGS.checkpoint_every)):
+            hint = f" (--preset={FLAGS.preset} does not train on --env={FLAGS.env})" if schedule[name] == 0 else ""
+            raise app.UsageError(f"--{name} must be positive, got {values[name]}{hint}")
+    for name, value in (("eval_every", schedule["eval_every"]), ("checkpoint_every", checkpoint_period(schedule))):
         if value < 0:
             raise app.UsageError(f"--{name} must be >= 0, got {value}")
     if FLAGS.num_devices < 0:
@@ -81,6 +102,9 @@ def check_flags(config: ml_collections.ConfigDict, schedule: dict[str, int]) -> 
         raise app.UsageError("--host_data draws one stream of batches: use --num_seeds=1 (or device-resident data)")
     if FLAGS.num_devices > len(jax.devices()):
         raise app.UsageError(f"--num_devices={FLAGS.num_devices} but only {len(jax.devices())} devices exist")
+    if is_online(FLAGS.env):
+        check_online_flags(config, schedule)
+        return
     visual, pixels = ogb.dataset_spec(FLAGS.env).visual, config.obs_type == "pixels"
     if pixels and jax.default_backend() == "cpu" and schedule["updates_per_call"] > MAX_UNROLLED_UPDATES:
         raise app.UsageError(
@@ -93,6 +117,49 @@ def check_flags(config: ml_collections.ConfigDict, schedule: dict[str, int]) -> 
             f"--env={FLAGS.env} stores {'frames' if visual else 'states'} but "
             f"config.obs_type={config.obs_type!r}; use {hint}"
         )
+
+
+def check_online_flags(config: ml_collections.ConfigDict, schedule: dict[str, int]) -> None:
+    """An online run's flags: states only, periods in whole rounds of env steps, envs split evenly over devices."""
+    if config.obs_type != "states":
+        raise app.UsageError(f"--env={FLAGS.env} trains online from states; config.obs_type={config.obs_type!r}")
+    if FLAGS.host_data:
+        raise app.UsageError(f"--host_data samples a dataset; --env={FLAGS.env} trains online from its replay buffer")
+    try:
+        OnlineSource.from_config(None, None, config)
+    except ValueError as err:
+        raise app.UsageError(f"--env={FLAGS.env}: {err}") from None
+    round_steps = config.env_steps_per_round
+    periods = {
+        "num_steps (--env_steps)": schedule["num_steps"],
+        "updates_per_call": schedule["updates_per_call"],
+        "eval_every": schedule["eval_every"],
+        "checkpoint_every": checkpoint_period(schedule),
+        "config.seed_steps": config.seed_steps,
+    }
+    uneven = [f"--{name}={value}" for name, value in periods.items() if value % round_steps]
+    if uneven:
+        raise app.UsageError(
+            f"{', '.join(uneven)}: online periods count env steps in whole rounds of "
+            f"config.env_steps_per_round={round_steps}"
+        )
+    if config.seed_steps >= schedule["num_steps"]:
+        raise app.UsageError(
+            f"config.seed_steps={config.seed_steps} leaves no training in --env_steps={schedule['num_steps']}"
+        )
+    devices = FLAGS.num_devices or len(jax.devices())
+    if config.num_envs % devices:
+        raise app.UsageError(
+            f"--num_envs={config.num_envs} does not divide over the {devices} devices "
+            f"(--num_devices={FLAGS.num_devices})"
+        )
+
+
+def checkpoint_period(schedule: dict[str, int]) -> int:
+    """--checkpoint_every, or its default: 10000 updates offline, every evaluation online."""
+    if FLAGS.checkpoint_every is not None:
+        return FLAGS.checkpoint_every
+    return schedule["eval_every"] if is_online(FLAGS.env) else 10_000
 
 
 def prepare_workdir(workdir: Path, config: dict) -> None:
@@ -116,25 +183,44 @@ def main(argv: list[str]) -> None:
     if len(argv) > 1:
         raise app.UsageError(f"unexpected arguments: {argv[1:]}")
     logging.set_verbosity(logging.WARNING)
-    if FLAGS.env not in ogb.SUPPORTED_DATASETS:
-        raise app.UsageError(f"--env={FLAGS.env}: accepted values: {', '.join(ogb.SUPPORTED_DATASETS)}")
+    online = is_online(FLAGS.env)
+    if FLAGS.env not in ogb.SUPPORTED_DATASETS and not online:
+        raise app.UsageError(
+            f"--env={FLAGS.env}: accepted values: datasets {', '.join(ogb.SUPPORTED_DATASETS)}; "
+            f"JAX envs {', '.join(jax_envs.ENV_IDS)}"
+        )
+    for name in ("num_envs", "env_steps"):
+        if FLAGS[name].value is not None and not online:
+            raise app.UsageError(f"--{name} is for online runs; --env={FLAGS.env} is a dataset")
+    if FLAGS.num_envs is not None:
+        FLAGS["config"].override_values["num_envs"] = FLAGS.num_envs
     # The config is built from the parsed flags and refused (with a bad value named) before the dataset is
     # read or generated and before the workdir is written.
     agent_config = agent_config_from_flags(FLAGS.env)
-    schedule = schedule_from_flags()
+    schedule = schedule_from_flags(FLAGS.env)
+    if FLAGS.env_steps is not None:
+        schedule["num_steps"] = FLAGS.env_steps
     check_flags(agent_config, schedule)
     config = resolved_config(FLAGS.agent, FLAGS.env, FLAGS.preset, FLAGS.seed, FLAGS.num_seeds, agent_config)
     if FLAGS.print_config:
         print(json.dumps(config | {"schedule": schedule}, indent=2))
         return
+    if online:
+        train_online(config | online_record(FLAGS.env), schedule)
+        return
     with evaluation_workers(FLAGS.env, FLAGS.eval_episodes, FLAGS.eval_workers) as workers:
         train(config, schedule, workers)
 
 
+def new_workdir(config: dict) -> Path:
+    """--workdir, or a new folder under runs/."""
+    return Path(FLAGS.workdir or f"runs/{config['agent']}_{config['env']}_{time.strftime('%Y%m%d_%H%M%S')}")
+
+
 def train(config: dict, schedule: dict[str, int], workers: EnvWorkers | None) -> None:
-    """Trains (or resumes) the run `config` describes, evaluating it with `workers`' env processes."""
+    """Trains (or resumes) the offline run `config` describes, evaluating it with `workers`' env processes."""
     agent_name, env = config["agent"], config["env"]
-    workdir = Path(FLAGS.workdir or f"runs/{agent_name}_{env}_{time.strftime('%Y%m%d_%H%M%S')}")
+    workdir = new_workdir(config)
     path = dataset_file(env, FLAGS.dataset_dir)
     dataset = load_dataset(path, env, FLAGS.generate_dataset)
     config = config | dataset_record(path, dataset)
@@ -143,29 +229,10 @@ def train(config: dict, schedule: dict[str, int], workers: EnvWorkers | None) ->
     # Host batches arrive stacked (updates, batch, ...): split their batch axis over the mesh.
     host_sharding = NamedSharding(mesh, PartitionSpec(None, "data")) if mesh is not None else None
     agent, source, runners = build_run(config, dataset, FLAGS.host_data, host_sharding)
-    checkpointer = Checkpointer(workdir)
-    start_step = checkpointer.latest_step() or 0
-    if start_step:
-        runners = checkpointer.restore(start_step, runners)
-        print(f"resuming from the checkpoint at step {start_step} in {workdir}")
-    if mesh is not None:
-        runners = replicate(runners, mesh)
-        source = source if FLAGS.host_data else replicate(source, mesh)
-    compiled = {}
-    unroll = agent.pixels and jax.default_backend() == "cpu"
-
-    def chunk_for(n: int):
-        if n not in compiled:
-            compiled[n] = compile_chunk(agent.update, n, num_seeds=FLAGS.num_seeds, mesh=mesh, unroll=unroll)
-        return compiled[n]
-
-    train_log = MetricsLogger(workdir, "train", resume_step=start_step)
-    eval_log = MetricsLogger(workdir, "eval", resume_step=start_step)
     seeds = [FLAGS.seed + i for i in range(FLAGS.num_seeds)]
     tasks = ogb.tasks(env, workers)
-    results = {}
 
-    def evaluate(step: int, runners_now) -> None:
+    def evaluate(step: int, runners_now: RunnerState) -> dict:
         per_seed = [
             evaluate_zero_shot(
                 agent,
@@ -179,16 +246,109 @@ def train(config: dict, schedule: dict[str, int], workers: EnvWorkers | None) ->
             for i, seed in enumerate(seeds)
         ]
         result = report.summary(agent_name, env, step, per_seed, seeds, {"versions": config["versions"]})
-        eval_log.log(step, {k: result[k] for k in ("mean_success", "mean_goal_success", "mean_reward_success")})
-        results["last"] = result
         print("\n" + report.format_table(result))
+        return result
 
-    def checkpoint(step: int, runners_now) -> None:
-        checkpointer.save(step, runners_now, config)
+    plan = Schedule(
+        schedule["num_steps"], schedule["updates_per_call"], schedule["eval_every"], checkpoint_period(schedule)
+    )
+    unroll = agent.pixels and jax.default_backend() == "cpu"
+    result = run(workdir, config, agent, source, runners, plan, mesh, evaluate, unroll=unroll)
+    print(f"\nmean goal-prompted success {mean_success(result['tasks'], 'goal'):.3f}; results in {workdir}/eval.json")
 
-    num_steps = schedule["num_steps"]
-    plan = Schedule(num_steps, schedule["updates_per_call"], schedule["eval_every"], FLAGS.checkpoint_every)
-    if start_step >= num_steps:
+
+def train_online(config: dict, schedule: dict[str, int]) -> None:
+    """Trains (or resumes) the online run `config` describes: its envs fill the replay buffer as it trains."""
+    agent_name, env = config["agent"], config["env"]
+    workdir = new_workdir(config)
+    prepare_workdir(workdir, config)
+    mesh = data_mesh(FLAGS.num_devices or None) if FLAGS.num_devices != 1 else None
+    agent, source, runners = build_online_run(config)
+    seeds = [FLAGS.seed + i for i in range(FLAGS.num_seeds)]
+
+    def evaluate(step: int, runners_now: RunnerState) -> dict:
+        per_seed = [
+            evaluate_online(
+                agent,
+                seed_slice(runners_now.agent, i),
+                source,
+                seed_slice(runners_now.source_state, i),
+                num_episodes=FLAGS.eval_episodes,
+                num_inference_samples=FLAGS.inference_samples,
+                seed=seed,
+            )
+            for i, seed in enumerate(seeds)
+        ]
+        result = report.online_summary(agent_name, env, step, per_seed, seeds, {"versions": config["versions"]})
+        print("\n" + report.format_online_table(result))
+        return result
+
+    c = agent.config
+    plan = Schedule(
+        schedule["num_steps"],
+        schedule["updates_per_call"],
+        schedule["eval_every"],
+        checkpoint_period(schedule),
+        unit="env steps",
+        updates_per_unit=c.updates_per_round / c.env_steps_per_round,
+    )
+
+    def prefill(runners_now: RunnerState) -> RunnerState:
+        print(f"filling the replay buffer with {c.seed_steps} env steps of random actions")
+        fill = jax.vmap(lambda r: r.replace(source_state=source.prefill(r.source_state, r.key, c.seed_steps)))
+        return jax.jit(fill)(runners_now)
+
+    result = run(workdir, config, agent, source, runners, plan, mesh, evaluate, prefill=(c.seed_steps, prefill))
+    print(
+        f"\nmean reward-prompted return {result['mean_reward_return']:.1f} "
+        f"(random z {result['mean_reward_random_z_return']:.1f}); results in {workdir}/eval.json"
+    )
+
+
+def run(
+    workdir: Path,
+    config: dict,
+    agent,
+    source,
+    runners: RunnerState,
+    plan: Schedule,
+    mesh,
+    evaluate: Callable[[int, RunnerState], dict],
+    unroll: bool = False,
+    prefill: tuple[int, Callable[[RunnerState], RunnerState]] | None = None,
+) -> dict:
+    """The training loop of a run: resume, (online: fill the buffer first), chunks with logs, evaluations and
+    checkpoints, a last evaluation, eval.json; returns the last evaluation."""
+    checkpointer = Checkpointer(workdir)
+    start_step = checkpointer.latest_step() or 0
+    if start_step:
+        runners = checkpointer.restore(start_step, runners)
+        print(f"resuming from the checkpoint at step {start_step} in {workdir}")
+    elif prefill is not None:
+        start_step, fill = prefill
+        runners = fill(runners)
+    if mesh is not None:
+        runners = shard_runners(runners, mesh, online=prefill is not None)
+        source = source if FLAGS.host_data else replicate(source, mesh)
+    compiled = {}
+    updates_per_unit = plan.updates_per_unit
+
+    def chunk_for(n: int):
+        if n not in compiled:
+            updates = round(n * updates_per_unit)
+            compiled[n] = compile_chunk(agent.update, updates, num_seeds=FLAGS.num_seeds, mesh=mesh, unroll=unroll)
+        return compiled[n]
+
+    train_log = MetricsLogger(workdir, "train", resume_step=start_step)
+    eval_log = MetricsLogger(workdir, "eval", resume_step=start_step)
+    results = {}
+
+    def evaluate_and_log(step: int, runners_now: RunnerState) -> None:
+        result = evaluate(step, runners_now)
+        eval_log.log(step, {k: v for k, v in result.items() if k.startswith("mean_")})
+        results["last"] = result
+
+    if start_step >= plan.num_steps:
         print(f"the run in {workdir} already reached step {start_step}; evaluating it")
     runners = run_loop(
         runners,
@@ -197,21 +357,36 @@ def train(config: dict, schedule: dict[str, int], workers: EnvWorkers | None) ->
         plan,
         start_step,
         log=lambda step, metrics: train_log.log(step, metrics),
-        evaluate=evaluate,
-        checkpoint=checkpoint,
+        evaluate=evaluate_and_log,
+        checkpoint=lambda step, runners_now: checkpointer.save(step, runners_now, config),
         progress=FLAGS.progress,
     )
-    final_step = max(start_step, num_steps)
+    final_step = max(start_step, plan.num_steps)
     if "last" not in results or results["last"]["step"] != final_step:
-        evaluate(final_step, runners)
+        evaluate_and_log(final_step, runners)
     report.write_results(workdir, results["last"])
     train_log.close()
     eval_log.close()
     checkpointer.close()
-    print(
-        f"\nmean goal-prompted success {mean_success(results['last']['tasks'], 'goal'):.3f}; "
-        f"results in {workdir}/eval.json"
+    return results["last"]
+
+
+def shard_runners(runners: RunnerState, mesh, online: bool) -> RunnerState:
+    """Parameters replicated over the mesh; online, the envs, their latents and the buffer split over the env
+    axis (after the seed axis)."""
+    if not online:
+        return replicate(runners, mesh)
+    by_env = NamedSharding(mesh, PartitionSpec(None, "data"))
+    state = runners.source_state
+    split = {"env_state": state.env_state, "first_state": state.first_state, "z": state.z, "buffer": state.buffer}
+    split = jax.device_put(split, by_env)
+    experience = jax.device_put(state.buffer.experience, by_env)
+    rest = replicate(runners.replace(source_state=state.replace(env_state=(), first_state=(), z=(), buffer=())), mesh)
+    buffer = replicate(state.buffer.replace(experience=()), mesh).replace(experience=experience)
+    source_state = rest.source_state.replace(
+        env_state=split["env_state"], first_state=split["first_state"], z=split["z"], buffer=buffer
     )
+    return rest.replace(source_state=source_state)
 
 
 if __name__ == "__main__":

@@ -51,13 +51,17 @@ PresetFn = Callable[[str | None, Mapping[str, Any]], dict]
 
 @dataclasses.dataclass(frozen=True)
 class Preset:
-    """A named configuration of an agent and the training schedule that goes with it."""
+    """A named configuration of an agent and the training schedule that goes with it: in updates on a dataset,
+    and in env steps on a JAX environment (online; 0 where the preset does not train online, or offline)."""
 
     overrides: PresetFn
     num_steps: int
     eval_every: int
     updates_per_call: int
     description: str
+    env_steps: int = 0
+    eval_every_env_steps: int = 0
+    env_steps_per_call: int = 0
 
 
 @dataclasses.dataclass(frozen=True)

@@ -1,10 +1,13 @@
 """Orbax checkpoints of the complete runner state (agent, data source, RNG key) plus the config."""
 
 import json
+import math
 from pathlib import Path
 from typing import Any
 
 import jax
+import jax.numpy as jnp
+import numpy as np
 import orbax.checkpoint as ocp
 
 
@@ -27,15 +30,18 @@ class Checkpointer:
 
     def save(self, step: int, runner: Any, config: dict) -> None:
         """Writes the runner state and the resolved config at `step` (blocking)."""
+        runner = jax.tree.map(_storable, runner)
         args = ocp.args.Composite(state=ocp.args.StandardSave(runner), config=ocp.args.JsonSave(config))
         self.manager.save(step, args=args, force=True)
         self.manager.wait_until_finished()
 
     def restore(self, step: int, like: Any) -> Any:
         """The runner state saved at `step`, with the structure, shapes and dtypes of `like`."""
-        abstract = jax.tree.map(ocp.utils.to_shape_dtype_struct, like)
+        abstract = jax.tree.map(lambda x: ocp.utils.to_shape_dtype_struct(_storable(x)), like)
         restored = self.manager.restore(step, args=ocp.args.Composite(state=ocp.args.StandardRestore(abstract)))
-        return restored.state
+        return jax.tree.map(
+            lambda x, template: _empty_like(template) if _is_empty(template) else x, restored.state, like
+        )
 
     def config(self, step: int) -> dict:
         """The resolved config stored with the checkpoint at `step`."""
@@ -44,3 +50,17 @@ class Checkpointer:
 
     def close(self) -> None:
         self.manager.close()
+
+
+# Orbax refuses arrays with no elements (MJX states hold some, e.g. the activations of bodies without
+# actuator activations): they are stored as one zero and given back empty, shaped as the template says.
+def _is_empty(x: Any) -> bool:
+    return hasattr(x, "shape") and math.prod(x.shape) == 0
+
+
+def _storable(x: Any) -> Any:
+    return np.zeros(1, x.dtype) if _is_empty(x) else x
+
+
+def _empty_like(template: Any) -> jax.Array:
+    return jnp.zeros(template.shape, template.dtype)

@@ -22,7 +22,9 @@ class Batch:
     """A batch of transitions; `discount` is 1 unless the environment truly terminated.
 
     Multi-step batches add `future_observations` (B, n, ...): s_{t+1} … s_{t+n}, the last one repeated
-    past the episode's end, and `future_steps` (B,): how many of them lie inside the episode (1 … n)."""
+    past the episode's end, and `future_steps` (B,): how many of them lie inside the episode (1 … n).
+    `extras` carries what a source stores beside the transition (online: the next state's physics, the
+    rollout's z, the truncation flag); agents that do not read a field ignore it."""
 
     observations: jnp.ndarray
     actions: jnp.ndarray
@@ -30,6 +32,7 @@ class Batch:
     discount: jnp.ndarray
     future_observations: jnp.ndarray | None = None
     future_steps: jnp.ndarray | None = None
+    extras: dict = flax.struct.field(default_factory=dict)
 
 
 @flax.struct.dataclass

@@ -63,6 +63,11 @@ class ChunkBatches:
         """Every update's batch, on the leading axis (for inspection; training reads them one by one)."""
         return jax.vmap(self.batch)(self.windows, self.actions, self.future_steps)
 
+    updates_per_round = 0  # collects nothing
+
+    def collect(self, source_state: Any, agent: AgentState, key: jax.Array) -> tuple[Any, dict]:
+        return source_state, {}
+
     def sample(self, source_state: Any, agent: AgentState, key: jax.Array, index: jnp.ndarray) -> tuple[Any, Batch]:
         steps = None if self.future_steps is None else self.future_steps[index]
         return source_state, self.batch(self.windows[index], self.actions[index], steps)

@@ -13,12 +13,16 @@ from tdjepa.training import DataSource, RunnerState
 
 @dataclass(frozen=True)
 class Schedule:
-    """When to stop, evaluate and checkpoint, in updates; 0 disables a periodic event."""
+    """When to stop, evaluate and checkpoint; 0 disables a periodic event. Steps count updates, or env steps
+    for online runs (`unit`), which make `updates_per_unit` updates per env step; `updates_per_call` is then
+    the env steps of one jitted call."""
 
     num_steps: int
     updates_per_call: int
     eval_every: int = 0
     checkpoint_every: int = 0
+    unit: str = "updates"
+    updates_per_unit: float = 1.0
 
     def next_boundary(self, step: int) -> int:
         """The next step at which the host must regain control."""
@@ -46,7 +50,15 @@ def run_loop(
 ) -> RunnerState:
     """Trains from start_step to schedule.num_steps; chunk_for(n) returns the compiled n-update chunk."""
     step = start_step
-    bar = tqdm(total=schedule.num_steps, initial=step, unit="upd", disable=not progress, dynamic_ncols=True)
+    online = schedule.unit != "updates"
+    bar = tqdm(
+        total=schedule.num_steps,
+        initial=step,
+        unit="env step" if online else "upd",
+        unit_scale=online,
+        disable=not progress,
+        dynamic_ncols=True,
+    )
     while step < schedule.num_steps:
         boundary = schedule.next_boundary(step)
         start = time.perf_counter()
@@ -54,7 +66,10 @@ def run_loop(
         metrics = jax.device_get(metrics)
         elapsed = time.perf_counter() - start
         metrics = {k: float(np.mean(v)) for k, v in metrics.items()}
-        metrics["updates_per_second"] = (boundary - step) / elapsed
+        metrics["updates_per_second"] = (boundary - step) * schedule.updates_per_unit / elapsed
+        if online:
+            metrics["env_steps_per_second"] = (boundary - step) / elapsed
+            bar.set_postfix_str(f"{metrics['updates_per_second']:.0f} upd/s", refresh=False)
         bar.update(boundary - step)
         step = boundary
         log(step, metrics)

@@ -11,6 +11,7 @@ import json
 from pathlib import Path
 from typing import NamedTuple
 
+import jax
 import jax.numpy as jnp
 import ml_collections
 import numpy as np
@@ -18,6 +19,7 @@ import numpy as np
 from tdjepa.agent import AgentRecord, ZeroShotAgent
 from tdjepa.checkpoints import Checkpointer
 from tdjepa.data import Batch
+from tdjepa.online import initial_source_state, run_source
 from tdjepa.state import AgentState
 from tdjepa.training import RunnerState, init_runners, seed_slice
 
@@ -105,7 +107,14 @@ def restore_runners(workdir: str | Path, step: int | None = None) -> tuple[ZeroS
         if "data_spec" not in config:
             raise ValueError(f"{workdir}: its config predates data_spec; retrain it with this version to load it")
         agent = agent_from_config(config)
-        template = init_runners(agent, seeds(config), example_batch(config["data_spec"], agent.horizon))
+        example = example_batch(config["data_spec"], agent.horizon)
+        if config.get("online"):  # shapes only: the buffer and envs are restored, not built
+            source = run_source(config, agent)
+            template = jax.eval_shape(
+                lambda: init_runners(agent, seeds(config), example, lambda seed: initial_source_state(source, seed))
+            )
+        else:
+            template = init_runners(agent, seeds(config), example)
         return agent, checkpointer.restore(step, template), config, step
     finally:
         checkpointer.close()

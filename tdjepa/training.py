@@ -30,7 +30,14 @@ class RunnerState:
 
 
 class DataSource(Protocol):
-    """Produces one batch per update inside jit; `index` is the update's position in its chunk."""
+    """Produces one batch per update inside jit; `index` is the update's position in its chunk.
+
+    A source with `updates_per_round` > 0 also collects data: a chunk then runs rounds of one `collect` (which
+    may act with the agent and returns metrics) followed by `updates_per_round` updates."""
+
+    updates_per_round: int
+
+    def collect(self, source_state: Any, agent: AgentState, key: jax.Array) -> tuple[Any, dict]: ...
 
     def sample(self, source_state: Any, agent: AgentState, key: jax.Array, index: jnp.ndarray) -> tuple[Any, Batch]: ...
 
@@ -47,6 +54,11 @@ class OfflineSource:
     data: OfflineData
     batch_size: int = flax.struct.field(pytree_node=False)
     horizon: int = flax.struct.field(pytree_node=False, default=1)
+
+    updates_per_round = 0  # collects nothing
+
+    def collect(self, source_state: Any, agent: AgentState, key: jax.Array) -> tuple[Any, dict]:
+        return source_state, {}
 
     def sample(self, source_state: Any, agent: AgentState, key: jax.Array, index: jnp.ndarray) -> tuple[Any, Batch]:
         return source_state, sample_batch(self.data, key, self.batch_size, self.horizon)
@@ -77,15 +89,36 @@ def make_chunk(
         agent, metrics = update(runner.agent, batch, k_update)
         return RunnerState(agent=agent, source_state=source_state, key=key), metrics
 
+    def updates(runner: RunnerState, source: DataSource, count: int) -> tuple[RunnerState, dict]:
+        return jax.lax.scan(lambda r, i: step(r, source, i), runner, jnp.arange(count))
+
+    def collect_then_update(runner: RunnerState, source: DataSource, _) -> tuple[RunnerState, dict]:
+        key, k_collect = jax.random.split(runner.key)
+        source_state, collect_metrics = source.collect(runner.source_state, runner.agent, k_collect)
+        runner = RunnerState(agent=runner.agent, source_state=source_state, key=key)
+        runner, metrics = updates(runner, source, source.updates_per_round)
+        return runner, metrics | jax.tree.map(
+            lambda x: jnp.broadcast_to(x, (source.updates_per_round,)), collect_metrics
+        )
+
     def chunk(runner: RunnerState, source: DataSource) -> tuple[RunnerState, dict]:
-        if unroll:
+        if source.updates_per_round:
+            if unroll or num_updates % source.updates_per_round:
+                raise ValueError(
+                    f"a collecting source runs rounds of {source.updates_per_round} updates in a loop; "
+                    f"a chunk of {num_updates} updates{' unrolled' if unroll else ''} cannot hold them"
+                )
+            rounds = num_updates // source.updates_per_round
+            runner, metrics = jax.lax.scan(lambda r, i: collect_then_update(r, source, i), runner, jnp.arange(rounds))
+            metrics = jax.tree.map(lambda x: x.reshape(-1), metrics)
+        elif unroll:
             per_update = []
             for index in range(num_updates):
                 runner, metrics = step(runner, source, jnp.asarray(index, jnp.int32))
                 per_update.append(metrics)
             metrics = jax.tree.map(lambda *values: jnp.stack(values), *per_update)
         else:
-            runner, metrics = jax.lax.scan(lambda r, i: step(r, source, i), runner, jnp.arange(num_updates))
+            runner, metrics = updates(runner, source, num_updates)
         return runner, jax.tree.map(jnp.mean, metrics)
 
     return chunk
@@ -115,9 +148,12 @@ def init_runner(agent, seed: int, example_batch: Batch, source_state: Any = ()) 
     return RunnerState(agent=agent.init(k_init, example_batch), source_state=source_state, key=k_run)
 
 
-def init_runners(agent, seeds: list[int], example_batch: Batch) -> RunnerState:
-    """Runners of several seeds stacked on a leading axis, for the vmapped chunk."""
-    runners = [init_runner(agent, s, example_batch) for s in seeds]
+def init_runners(
+    agent, seeds: list[int], example_batch: Batch, source_state: Callable[[int], Any] | None = None
+) -> RunnerState:
+    """Runners of several seeds stacked on a leading axis, for the vmapped chunk; `source_state(seed)` gives
+    each seed's data-source state (online: its environments and replay buffer)."""
+    runners = [init_runner(agent, s, example_batch, source_state(s) if source_state else ()) for s in seeds]
     return jax.tree.map(lambda *xs: jnp.stack(xs), *runners)
 
 

@@ -155,9 +155,22 @@ def domain_values(benchmark: str, pixels: bool, domain: str) -> dict:
 
 
 # Fields that do not apply to a variant: ψ's under the symmetric TD-JEPA (ψ ≡ φ), the depth of the BC flow's
-# velocity field, which only the flow-BC actor (OGBench) has, and the pixel trunk's settings with states.
+# velocity field, which only the flow-BC actor (OGBench) has, the pixel trunk's settings with states, and the
+# online source's settings (these presets train offline).
+ONLINE_FIELDS = {
+    "num_envs",
+    "env_steps_per_round",
+    "updates_per_round",
+    "seed_steps",
+    "buffer_capacity",
+    "z_every",
+    "rollout_goal_ratio",
+}
+
+
 def not_applicable(symmetric: bool, benchmark: str, pixels: bool) -> set[str]:
     fields = {"psi_dim", "psi_hidden_dim", "psi_hidden_layers", "psi_ortho_coef", "lr_psi"} if symmetric else set()
+    fields |= ONLINE_FIELDS
     fields |= {"flow_hidden_layers"} if benchmark == "dmc" else set()
     return fields | (set() if pixels else {"augment_pad", "trunk_dim"})
 
@@ -186,13 +199,31 @@ def test_paper_preset_equals_the_reference_launcher(agent, symmetric, benchmark,
 @pytest.mark.parametrize("agent", ["td_jepa", "fb"])
 def test_paper_schedules_are_the_reference_step_counts(agent):
     presets = agents.record(agent).presets
-    steps = {name: (presets[name].num_steps, presets[name].eval_every) for name in presets if name.startswith("paper")}
+    steps = {
+        name: (presets[name].num_steps, presets[name].eval_every)
+        for name in presets
+        if name.startswith("paper") and presets[name].num_steps  # offline presets
+    }
     assert steps == {
         "paper_dmc": (3_000_000, 250_000),
         "paper_dmc_pixels": (2_000_000, 250_000),
         "paper_ogbench": (1_000_000, 250_000),
         "paper_ogbench_pixels": (1_000_000, 250_000),
     }
+
+
+def test_online_fb_preset_is_the_reference_loop_on_the_dmc_networks():
+    """§2.3 of the FB / FB-CPR reference notes: 50 envs, 50 updates after every 500 env steps, z resampled every
+    150 steps, 50k random steps first, 30M env steps; the networks are the DMC launcher's."""
+    record = agents.record("fb")
+    config = record.config("paper_online", "walker")
+    loop = dict(num_envs=50, env_steps_per_round=500, updates_per_round=50, z_every=150, seed_steps=50_000)
+    assert {k: config[k] for k in loop} == loop
+    offline = record.config("paper_dmc", "walker")
+    assert {k: config[k] for k in offline if k not in ONLINE_FIELDS} == {
+        k: offline[k] for k in offline if k not in ONLINE_FIELDS
+    }
+    assert record.presets["paper_online"].env_steps == 30_000_000
 
 
 def test_the_table_test_fails_on_a_preset_that_differs_from_its_launcher(monkeypatch):

@@ -1,0 +1,113 @@
+"""Zero-shot evaluation of an online run in its own vmapped environment.
+
+Every task of the body is prompted twice: by reward (z inferred from buffer transitions whose next states'
+physics are relabelled by the task's reward function, as the reference's DMC evaluation relabels stored
+physics) and by goal (z = the goal latent of the buffer state with the highest task reward). Each prompt's
+policy is rolled out for `num_episodes` full episodes from the same initial states, next to the random-z
+policy (one prior z per episode), whose return on every task is the baseline. All rollouts run together in
+one jitted scan; returns sum the task's reward over the episode, stopping at a termination.
+"""
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+
+from tdjepa.agent import ZeroShotAgent
+from tdjepa.online import OnlineSource, OnlineState
+from tdjepa.state import AgentState
+
+ONLINE_MODES = ("reward", "goal")
+
+
+def prompt_latents(
+    agent: ZeroShotAgent, state: AgentState, env, samples: dict[str, jnp.ndarray]
+) -> dict[str, jnp.ndarray]:
+    """Per mode, the (num_tasks, d) latents of every task of `env` from buffer `samples`."""
+    rewards = env.task_rewards(env.tasks)(samples["next_qpos"], samples["next_qvel"], samples["actions"])
+    reward_z = jax.vmap(lambda r: agent.infer_z_reward(state, samples["next_observations"], r), 1)(rewards)
+    goals = samples["next_observations"][jnp.argmax(rewards, axis=0)]
+    return {"reward": reward_z, "goal": agent.infer_z_goal(state, goals)}
+
+
+def rollout_returns(
+    agent: ZeroShotAgent, state: AgentState, env, z: jnp.ndarray, reset_keys: jnp.ndarray, act_key: jax.Array
+) -> jnp.ndarray:
+    """(M, num_tasks) returns of M episodes, episode i acting with z[i] from the reset of reset_keys[i]."""
+    score = env.task_rewards(env.tasks)
+
+    def step(carry, key):
+        env_state, alive, returns = carry
+        action = agent.act(state, env_state.obs, z, key if agent.samples_at_evaluation else None)
+        env_state = jax.vmap(env.step)(env_state, action)
+        qpos, qvel = env.physics(env_state)
+        returns = returns + alive[:, None] * score(qpos, qvel, action)
+        alive = alive * (1.0 - env_state.done * (1.0 - env.truncated(env_state)))
+        return (env_state, alive, returns), None
+
+    env_state = jax.vmap(env.reset)(reset_keys)
+    num = z.shape[0]
+    carry = (env_state, jnp.ones(num), jnp.zeros((num, len(env.tasks))))
+    keys = jax.random.split(act_key, env.spec.episode_length)
+    (_, _, returns), _ = jax.lax.scan(step, carry, keys)
+    return returns
+
+
+def evaluate_online(
+    agent: ZeroShotAgent,
+    state: AgentState,
+    source: OnlineSource,
+    source_state: OnlineState,
+    *,
+    num_episodes: int,
+    num_inference_samples: int,
+    seed: int,
+) -> list[dict]:
+    """Rows {task, mode, return, random_z_return} per task and mode (mean over episodes)."""
+    env = source.env
+    k_samples, k_random, k_reset, k_act = jax.random.split(jax.random.PRNGKey(seed), 4)
+    returns = _evaluate(agent, source, num_episodes, num_inference_samples)(
+        state, source_state, k_samples, k_random, k_reset, k_act
+    )
+    returns = {mode: np.asarray(values) for mode, values in returns.items()}
+    rows = []
+    for mode in ONLINE_MODES:
+        for t, task in enumerate(env.tasks):
+            rows.append(
+                {
+                    "task": task,
+                    "mode": mode,
+                    "return": float(returns[mode][t]),
+                    "random_z_return": float(returns["random_z"][t]),
+                }
+            )
+    return rows
+
+
+_COMPILED: dict = {}
+
+
+def _evaluate(agent: ZeroShotAgent, source: OnlineSource, num_episodes: int, num_inference_samples: int):
+    """The jitted evaluation of one (agent, env, sizes): per mode, (num_tasks,) mean returns."""
+    cache_key = (id(agent), id(source.env), num_episodes, num_inference_samples)
+    if cache_key in _COMPILED:
+        return _COMPILED[cache_key]
+    env = source.env
+    num_tasks = len(env.tasks)
+
+    def run(state, source_state, k_samples, k_random, k_reset, k_act):
+        samples = source.transitions(source_state, k_samples, num_inference_samples)
+        latents = prompt_latents(agent, state, env, samples)
+        # Rows: every (mode, task) prompt and the random z, each for num_episodes episodes from the same resets.
+        prompted = jnp.concatenate([latents[mode] for mode in ONLINE_MODES])  # (modes * tasks, d)
+        z = jnp.repeat(prompted, num_episodes, axis=0)
+        z = jnp.concatenate([z, agent.sample_z(k_random, num_episodes)])
+        reset_keys = jnp.tile(jax.random.split(k_reset, num_episodes), (len(ONLINE_MODES) * num_tasks + 1, 1))
+        returns = rollout_returns(agent, state, env, z, reset_keys, k_act)
+        returns = returns.reshape(len(ONLINE_MODES) * num_tasks + 1, num_episodes, num_tasks).mean(1)
+        result = {
+            mode: jnp.diagonal(returns[i * num_tasks : (i + 1) * num_tasks]) for i, mode in enumerate(ONLINE_MODES)
+        }
+        return result | {"random_z": returns[-1]}
+
+    _COMPILED[cache_key] = jax.jit(run)
+    return _COMPILED[cache_key]
