@@ -364,10 +364,25 @@ _ONLINE = dict(
     z_every=150,
     rollout_goal_ratio=0.5,
 )
+# Online on two CPU cores: the default networks, without the behaviour-cloning term (online, the replay's
+# actions are the agent's own and random ones) and with the reference's DMC discount (0.98). Measured on
+# walker: docs/results/online-walker.md.
+_CPU_ONLINE = dict(bc_coeff=0.0, discount=0.98)
+
+
+def _online(domain: str | None) -> bool:
+    return domain is not None and domain.startswith("online-")
+
+
+def _dmc_domain(domain: str | None) -> str | None:
+    """The DMC preset domain of an online body ("online-point_mass" -> "pointmass")."""
+    return None if domain is None else domain.removeprefix("online-").replace("point_mass", "pointmass")
+
+
 _EVAL_EVERY = 250_000  # the reference evaluates every 250k updates
 PRESETS = {
     "cpu": Preset(
-        lambda domain, variant: {},
+        lambda domain, variant: _CPU_ONLINE if _online(domain) else {},
         60_000,
         20_000,
         1_000,
@@ -384,7 +399,7 @@ PRESETS = {
     # Online on a JAX body: the DMC networks and Meta Motivo's loop (50 envs; 50 updates after every 500 env
     # steps; z resampled every 150 steps, half of them goal latents; 50k random steps first).
     "paper_online": Preset(
-        lambda domain, variant: _paper_preset("dmc", False)(domain, variant) | _ONLINE,
+        lambda domain, variant: _paper_preset("dmc", False)(_dmc_domain(domain), variant) | _ONLINE,
         0,
         0,
         0,

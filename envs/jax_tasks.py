@@ -223,8 +223,9 @@ def batched_rewards(
 ) -> Callable[[jnp.ndarray, jnp.ndarray, jnp.ndarray], jnp.ndarray]:
     """rewards(qpos, qvel, action) -> (..., len(tasks)) over any leading batch axes: one `mjx.forward` on the
     reward model per state, then every task's reward of it."""
-    mjx_model = mjx.put_model(model, impl="jax")
-    data = mjx.make_data(mjx_model)
+    with jax.ensure_compile_time_eval():  # concrete arrays even when first built inside a trace
+        mjx_model = mjx.put_model(model, impl="jax")
+        data = mjx.make_data(mjx_model)
 
     def one(qpos: jnp.ndarray, qvel: jnp.ndarray, action: jnp.ndarray) -> jnp.ndarray:
         forwarded = mjx.forward(mjx_model, data.replace(qpos=qpos, qvel=qvel, ctrl=action))

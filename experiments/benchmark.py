@@ -15,6 +15,11 @@ pixel preset on random 64×64×3 uint8 frames stacked by 3, where the host sampl
 
 `--eval_envs=DATASET,...` also measures zero-shot evaluation's env steps/s on those datasets' envs: one
 reward task, the random policy, in this process and on worker processes (`--eval_workers` of train).
+
+`--jax_envs=dmc-walker,...` measures the JAX bodies' env steps/s, each vmapped alone over `--env_counts`
+envs (random actions, 10 steps per jitted call); `--online_loop=ENV` the online loop of `experiments.train
+--agent=fb --env=ENV` (default config): a round of collection alone, its updates alone, and whole rounds, with
+the share of a round's time spent stepping envs (acting included) and updating.
 """
 
 import os
@@ -28,10 +33,13 @@ import numpy as np
 from absl import app, flags
 
 import agents
+from envs import jax_envs
 from envs import ogbench as ogb
 from experiments.configs import agent_config
 from tdjepa.data import make_offline_data, sample_batch
 from tdjepa.host_data import HostSampler
+from tdjepa.online import OnlineSource, initial_source_state
+from tdjepa.runs import example_batch
 from tdjepa.training import OfflineSource, compile_chunk, init_runner, init_runners
 
 flags.DEFINE_list("agents", ["td_jepa", "fb"], "Agents to benchmark.")
@@ -47,6 +55,9 @@ flags.DEFINE_integer("num_seeds", 4, "N for the vmapped-seeds case.")
 flags.DEFINE_integer("matmul_size", 2048, "Side of the square fp32 matmul that measures peak FLOP/s.")
 flags.DEFINE_list("eval_envs", [], "Datasets whose evaluation envs' steps/s to measure (none by default).")
 flags.DEFINE_integer("eval_episodes", 2, "Episodes of the evaluation measurement (run side by side).")
+flags.DEFINE_list("jax_envs", [], "JAX envs whose vmapped env steps/s to measure (none by default).")
+flags.DEFINE_list("env_counts", ["64", "256", "1024"], "Env counts of the --jax_envs measurement.")
+flags.DEFINE_string("online_loop", None, "JAX env of the online-loop measurement (none by default).")
 FLAGS = flags.FLAGS
 
 OBS_DIM, ACTION_DIM = 24, 6
@@ -207,6 +218,80 @@ def bench_evaluation(dataset_name: str, episodes: int) -> list[str]:
     ]
 
 
+def bench_jax_env(env_id: str, num_envs: int, seconds: float) -> str:
+    """Env steps/s of `num_envs` vmapped envs of `env_id` (uniform random actions, 10 steps per call)."""
+    env = jax_envs.make(env_id)
+    state = {"s": jax.jit(jax.vmap(env.reset))(jax.random.split(jax.random.PRNGKey(0), num_envs))}
+
+    @jax.jit
+    def ten_steps(env_state, key):
+        def one(s, k):
+            action = jax.random.uniform(k, (num_envs, env.action_size), minval=-1.0, maxval=1.0)
+            return jax.vmap(env.step)(s, action), None
+
+        return jax.lax.scan(one, env_state, jax.random.split(key, 10))[0]
+
+    def run():
+        state["s"] = ten_steps(state["s"], jax.random.PRNGKey(1))
+        return state["s"].obs
+
+    start = time.perf_counter()
+    jax.block_until_ready(run())
+    compile_seconds = time.perf_counter() - start
+    rate = timed(run, seconds) * 10 * num_envs
+    first = f"(compile and first call {compile_seconds:.1f} s)"
+    return f"    {env_id:15s} {num_envs:5d} envs: {rate:10.0f} env steps/s {first}"
+
+
+def bench_online_loop(env_id: str, seconds: float) -> list[str]:
+    """The default online FB loop on `env_id`: per round, collection alone, updates alone, and both."""
+    config = agent_config("fb", "cpu", env_id)
+    agent = agents.make("fb", config)
+    source = OnlineSource.from_config(jax_envs.make(env_id), agent, config)
+    env = source.env
+    spec = {"observation_shape": [env.observation_size], "observation_dtype": "float32", "action_dim": env.action_size}
+    runner = init_runner(agent, 0, example_batch(spec), initial_source_state(source, 0))
+    runner = jax.jit(lambda r: r.replace(source_state=source.prefill(r.source_state, r.key, config.seed_steps)))(runner)
+    holder = {"r": runner}
+    collect = jax.jit(lambda r: r.replace(source_state=source.collect(r.source_state, r.agent, r.key)[0]))
+
+    @jax.jit
+    def updates(r):
+        def one(agent_state, key):
+            k_batch, k_update = jax.random.split(key)
+            return agent.update(agent_state, source.sample(r.source_state, agent_state, k_batch, 0)[1], k_update)[
+                0
+            ], None
+
+        keys = jax.random.split(r.key, config.updates_per_round)
+        return r.replace(agent=jax.lax.scan(one, r.agent, keys)[0])
+
+    rounds = 10
+    whole = compile_chunk(agent.update, rounds * config.updates_per_round)
+
+    def call(fn):
+        def run():
+            holder["r"] = fn(holder["r"])
+            return holder["r"].key
+
+        return run
+
+    collect_rate = timed(call(collect), seconds)  # rounds/s
+    update_rate = timed(call(updates), seconds)
+    loop_rate = timed(call(lambda r: whole(r, source)[0]), seconds) * rounds
+    collect_time, update_time = 1 / collect_rate, 1 / update_rate
+    share = collect_time / (collect_time + update_time)
+    steps, upd = config.env_steps_per_round, config.updates_per_round
+    return [
+        f"online loop fb on {env_id} (default config: {config.num_envs} envs, {steps} env steps then {upd} updates "
+        f"of batch {config.batch_size} per round)",
+        f"    collection alone (acting, stepping, buffer insertion): {collect_rate * steps:9.0f} env steps/s",
+        f"    updates alone (buffer sampling included):               {update_rate * upd:9.1f} upd/s",
+        f"    whole rounds, {rounds} per call: {loop_rate * steps:9.0f} env steps/s and {loop_rate * upd:7.1f} upd/s; "
+        f"of a round's time {100 * share:4.1f}% env steps, {100 * (1 - share):4.1f}% updates",
+    ]
+
+
 def main(argv: list[str]) -> None:
     if len(argv) > 1:
         raise app.UsageError(f"unexpected arguments: {argv[1:]}")
@@ -216,6 +301,11 @@ def main(argv: list[str]) -> None:
     for name in FLAGS.agents:
         if name not in agents.NAMES:
             raise app.UsageError(f"--agents: unknown agent {name!r}; accepted values: {', '.join(agents.NAMES)}")
+    for env_id in FLAGS.jax_envs + ([FLAGS.online_loop] if FLAGS.online_loop else []):
+        if env_id not in jax_envs.ENV_IDS:
+            raise app.UsageError(f"--jax_envs/--online_loop: unknown JAX env {env_id!r}; accepted: {jax_envs.ENV_IDS}")
+    if not all(count.isdigit() and int(count) > 0 for count in FLAGS.env_counts):
+        raise app.UsageError(f"--env_counts must be positive integers, got {FLAGS.env_counts}")
     for dataset_name in FLAGS.eval_envs:
         if dataset_name not in ogb.SUPPORTED_DATASETS:
             raise app.UsageError(f"--eval_envs: unknown dataset {dataset_name!r}; accepted: {ogb.SUPPORTED_DATASETS}")
@@ -235,6 +325,13 @@ def main(argv: list[str]) -> None:
             print("\n".join(bench_case(name, size, peak, FLAGS.seconds)), flush=True)
     for dataset_name in FLAGS.eval_envs:
         print("\n".join(bench_evaluation(dataset_name, FLAGS.eval_episodes)), flush=True)
+    if FLAGS.jax_envs:
+        print("JAX envs vmapped alone (uniform random actions):")
+    for env_id in FLAGS.jax_envs:
+        for count in FLAGS.env_counts:
+            print(bench_jax_env(env_id, int(count), FLAGS.seconds), flush=True)
+    if FLAGS.online_loop:
+        print("\n".join(bench_online_loop(FLAGS.online_loop, FLAGS.seconds)), flush=True)
     peak_after = matmul_flops_per_second(FLAGS.matmul_size, FLAGS.seconds)
     print(f"fp32 matmul again at the end: {peak_after / 1e9:.1f} GFLOP/s")
     print(f"peak host memory: {resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024:.0f} MiB")

@@ -17,9 +17,9 @@ def is_online(env: str | None) -> bool:
 
 def env_domain(env: str | None) -> str | None:
     """The domain a paper preset is specialised for: "maze" (point and ant mazes) or "manipulation" on
-    OGBench; the body's name for a JAX environment; None for an unknown or absent env."""
+    OGBench; "online-<body>" for a JAX environment (e.g. "online-walker"); None for an unknown or absent env."""
     if is_online(env):
-        return jax_envs.ENV_SPECS[env].body
+        return f"online-{jax_envs.ENV_SPECS[env].body}"
     spec = ogbench.find_spec(env) if env is not None else None
     if spec is None:
         return None

@@ -62,6 +62,9 @@ def main(argv: list[str]) -> None:
     logging.set_verbosity(logging.WARNING)
     workdir = Path(FLAGS.workdir)
     agent, runners, config, step, dataset = saved_run_from_flags()
+    if config.get("online"):
+        evaluate_online_run(workdir, agent, runners, config, step)
+        return
     if FLAGS.behavior_baseline and agent.config.actor_type != "flow_bc":
         actor_type = agent.config.actor_type
         raise app.UsageError(f"--behavior_baseline needs a flow-BC run; {workdir} has actor_type={actor_type!r}")

@@ -129,6 +129,12 @@ def check_online_flags(config: ml_collections.ConfigDict, schedule: dict[str, in
         OnlineSource.from_config(None, None, config)
     except ValueError as err:
         raise app.UsageError(f"--env={FLAGS.env}: {err}") from None
+    devices = FLAGS.num_devices or len(jax.devices())
+    if config.num_envs % devices:
+        raise app.UsageError(
+            f"--num_envs={config.num_envs} does not divide over the {devices} devices "
+            f"(--num_devices={FLAGS.num_devices})"
+        )
     round_steps = config.env_steps_per_round
     periods = {
         "num_steps (--env_steps)": schedule["num_steps"],
@@ -146,12 +152,6 @@ def check_online_flags(config: ml_collections.ConfigDict, schedule: dict[str, in
     if config.seed_steps >= schedule["num_steps"]:
         raise app.UsageError(
             f"config.seed_steps={config.seed_steps} leaves no training in --env_steps={schedule['num_steps']}"
-        )
-    devices = FLAGS.num_devices or len(jax.devices())
-    if config.num_envs % devices:
-        raise app.UsageError(
-            f"--num_envs={config.num_envs} does not divide over the {devices} devices "
-            f"(--num_devices={FLAGS.num_devices})"
         )
 
 

@@ -4,8 +4,10 @@ Every task of the body is prompted twice: by reward (z inferred from buffer tran
 physics are relabelled by the task's reward function, as the reference's DMC evaluation relabels stored
 physics) and by goal (z = the goal latent of the buffer state with the highest task reward). Each prompt's
 policy is rolled out for `num_episodes` full episodes from the same initial states, next to the random-z
-policy (one prior z per episode), whose return on every task is the baseline. All rollouts run together in
-one jitted scan; returns sum the task's reward over the episode, stopping at a termination.
+policy, whose return on every task is the baseline: RANDOM_Z_EPISODES_PER_EPISODE times as many episodes,
+each with its own prior z (one policy per z, so its return varies more across episodes than a prompt's). All
+rollouts run together in one jitted scan; returns sum the task's reward over the episode, stopping at a
+termination.
 """
 
 import jax
@@ -17,6 +19,7 @@ from tdjepa.online import OnlineSource, OnlineState
 from tdjepa.state import AgentState
 
 ONLINE_MODES = ("reward", "goal")
+RANDOM_Z_EPISODES_PER_EPISODE = 4
 
 
 def prompt_latents(
@@ -100,14 +103,18 @@ def _evaluate(agent: ZeroShotAgent, source: OnlineSource, num_episodes: int, num
         # Rows: every (mode, task) prompt and the random z, each for num_episodes episodes from the same resets.
         prompted = jnp.concatenate([latents[mode] for mode in ONLINE_MODES])  # (modes * tasks, d)
         z = jnp.repeat(prompted, num_episodes, axis=0)
-        z = jnp.concatenate([z, agent.sample_z(k_random, num_episodes)])
-        reset_keys = jnp.tile(jax.random.split(k_reset, num_episodes), (len(ONLINE_MODES) * num_tasks + 1, 1))
+        num_random = RANDOM_Z_EPISODES_PER_EPISODE * num_episodes
+        z = jnp.concatenate([z, agent.sample_z(k_random, num_random)])
+        resets = jax.random.split(k_reset, num_random)  # the prompts' episodes start where the first random ones do
+        reset_keys = jnp.concatenate([jnp.tile(resets[:num_episodes], (len(ONLINE_MODES) * num_tasks, 1)), resets])
         returns = rollout_returns(agent, state, env, z, reset_keys, k_act)
-        returns = returns.reshape(len(ONLINE_MODES) * num_tasks + 1, num_episodes, num_tasks).mean(1)
+        prompted_returns = returns[:-num_random].reshape(len(ONLINE_MODES) * num_tasks, num_episodes, num_tasks)
+        prompted_returns = prompted_returns.mean(1)
         result = {
-            mode: jnp.diagonal(returns[i * num_tasks : (i + 1) * num_tasks]) for i, mode in enumerate(ONLINE_MODES)
+            mode: jnp.diagonal(prompted_returns[i * num_tasks : (i + 1) * num_tasks])
+            for i, mode in enumerate(ONLINE_MODES)
         }
-        return result | {"random_z": returns[-1]}
+        return result | {"random_z": returns[-num_random:].mean(0)}
 
     _COMPILED[cache_key] = jax.jit(run)
     return _COMPILED[cache_key]

@@ -216,7 +216,7 @@ def test_online_fb_preset_is_the_reference_loop_on_the_dmc_networks():
     """§2.3 of the FB / FB-CPR reference notes: 50 envs, 50 updates after every 500 env steps, z resampled every
     150 steps, 50k random steps first, 30M env steps; the networks are the DMC launcher's."""
     record = agents.record("fb")
-    config = record.config("paper_online", "walker")
+    config = record.config("paper_online", "online-walker")
     loop = dict(num_envs=50, env_steps_per_round=500, updates_per_round=50, z_every=150, seed_steps=50_000)
     assert {k: config[k] for k in loop} == loop
     offline = record.config("paper_dmc", "walker")

@@ -1,0 +1,85 @@
+"""experiments.train and experiments.evaluate on a JAX env (online FB on MuJoCo Playground's walker), at the
+smallest sizes: results, a resumed run that ends where an uninterrupted one does (buffer and envs included),
+and bad input refused before any compile."""
+
+import json
+import os
+import shutil
+import subprocess
+
+import numpy as np
+
+from tests.test_end_to_end import _leaves, command, final_state, run
+
+TINY_ONLINE = [
+    "--agent=fb",
+    "--env=dmc-walker",
+    "--config.batch_size=16",
+    "--config.z_dim=6",
+    "--config.left_dim=8",
+    "--config.left_hidden_dim=32",
+    "--config.backward_hidden_dim=32",
+    "--config.forward_hidden_dim=32",
+    "--config.actor_hidden_dim=32",
+    "--num_envs=4",
+    "--config.env_steps_per_round=16",
+    "--config.updates_per_round=2",
+    "--config.seed_steps=32",
+    "--config.buffer_capacity=400",
+    "--env_steps=96",
+    "--updates_per_call=32",
+    "--eval_every=0",
+    "--checkpoint_every=64",
+    "--eval_episodes=1",
+    "--inference_samples=64",
+    "--progress=false",
+]
+
+
+def test_online_run_trains_evaluates_and_resumes_exactly(tmp_path):
+    straight = tmp_path / "straight"
+    out = run("train", f"--workdir={straight}", *TINY_ONLINE)
+    assert "filling the replay buffer with 32 env steps" in out.stdout
+    assert "mean reward-prompted return" in out.stdout
+    result = json.loads((straight / "eval.json").read_text())
+    tasks = ["walker-stand", "walker-walk", "walker-run", "walker-flip", "walker-spin"]
+    assert [(r["mode"], r["task"]) for r in result["tasks"]] == [(m, t) for m in ("reward", "goal") for t in tasks]
+    assert all(set(r) == {"task", "mode", "return", "random_z_return"} for r in result["tasks"])
+    assert all(0 <= r["return"] <= 1000 and 0 <= r["random_z_return"] <= 1000 for r in result["tasks"])
+    logged = (straight / "train.csv").read_text().splitlines()
+    assert "env_steps_per_second" in logged[0] and "buffer_size" in logged[0]
+    assert [row.split(",")[0] for row in logged[1:]] == ["64", "96"]
+
+    # A run stopped after its step-64 checkpoint resumes from it and ends on the same state.
+    resumed = tmp_path / "resumed"
+    shutil.copytree(straight, resumed)
+    shutil.rmtree(resumed / "checkpoints" / "96")
+    out = run("train", f"--workdir={resumed}", *TINY_ONLINE)
+    assert "resuming from the checkpoint at step 64" in out.stdout
+    assert "filling the replay buffer" not in out.stdout
+    for x, y in zip(_leaves(final_state(straight, 96)), _leaves(final_state(resumed, 96)), strict=True):
+        np.testing.assert_array_equal(x, y)
+
+    out = run("evaluate", f"--workdir={straight}", "--eval_episodes=1", "--inference_samples=64", "--step=64")
+    assert json.loads((straight / "eval.json").read_text())["step"] == 64
+    assert "reward  walker-stand" in out.stdout
+
+
+def test_bad_online_input_is_refused_naming_the_flag(tmp_path):
+    cases = [
+        (["--env=dmc-walkr"], "--env=dmc-walkr: accepted values: datasets"),
+        (["--config.buffer_capacity=8"], "config.buffer_capacity=8 is smaller than a batch (16)"),
+        (["--num_envs=3"], "config.env_steps_per_round=16 is not a positive multiple of config.num_envs=3"),
+        (["--env_steps=100"], "--num_steps (--env_steps)=100: online periods count env steps in whole rounds"),
+    ]
+    for extra, message in cases:
+        out = run("train", f"--workdir={tmp_path / 'bad'}", *TINY_ONLINE, *extra, "--print_config", check=False)
+        assert out.returncode != 0 and message in out.stderr, (extra, out.stderr[-2000:])
+        assert "Traceback" not in out.stderr
+    # Envs split over devices: 5 do not divide over two (CPU devices made by XLA's flag).
+    uneven = ["--num_devices=2", "--num_envs=5", "--config.env_steps_per_round=20", "--print_config"]
+    two_devices = os.environ | {"XLA_FLAGS": "--xla_force_host_platform_device_count=2"}
+    args = command("train", f"--workdir={tmp_path / 'bad'}", *TINY_ONLINE, *uneven)
+    out = subprocess.run(args, capture_output=True, text=True, env=two_devices, timeout=300)
+    assert out.returncode != 0 and "--num_envs=5 does not divide over the 2 devices" in out.stderr, out.stderr[-2000:]
+    assert not (tmp_path / "bad").exists()
