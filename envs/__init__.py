@@ -1,4 +1,5 @@
-"""Environments and offline datasets; `envs.ogbench` holds the OGBench loaders, generator and tasks."""
+"""Environments and offline datasets: `envs.ogbench` holds the OGBench loaders, generator and tasks;
+`envs.jax_envs` the JAX environments of online training, whose tasks `envs.task_reward` scores."""
 
 import os
 import sys
@@ -7,3 +8,10 @@ import sys
 # is first imported; a user's own MUJOCO_GL wins.
 if sys.platform.startswith("linux") and "DISPLAY" not in os.environ:
     os.environ.setdefault("MUJOCO_GL", "egl")
+
+
+def task_reward(env_id: str, task: str, qpos, qvel, action=None):
+    """The reward of `task` at physics states of `env_id`'s body, batched (see `envs.jax_envs.task_reward`)."""
+    from envs import jax_envs  # imported on use: it loads MuJoCo Playground and brax
+
+    return jax_envs.task_reward(env_id, task, qpos, qvel, action)

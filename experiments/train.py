@@ -372,21 +372,23 @@ def run(
 
 
 def shard_runners(runners: RunnerState, mesh, online: bool) -> RunnerState:
-    """Parameters replicated over the mesh; online, the envs, their latents and the buffer split over the env
-    axis (after the seed axis)."""
+    """Parameters replicated over the mesh; online, the envs, their latents and the buffer's rows split over the
+    env axis (after the seed axis)."""
     if not online:
         return replicate(runners, mesh)
     by_env = NamedSharding(mesh, PartitionSpec(None, "data"))
-    state = runners.source_state
-    split = {"env_state": state.env_state, "first_state": state.first_state, "z": state.z, "buffer": state.buffer}
-    split = jax.device_put(split, by_env)
-    experience = jax.device_put(state.buffer.experience, by_env)
-    rest = replicate(runners.replace(source_state=state.replace(env_state=(), first_state=(), z=(), buffer=())), mesh)
-    buffer = replicate(state.buffer.replace(experience=()), mesh).replace(experience=experience)
-    source_state = rest.source_state.replace(
-        env_state=split["env_state"], first_state=split["first_state"], z=split["z"], buffer=buffer
+    replicated = NamedSharding(mesh, PartitionSpec())
+    split = (
+        ".source_state.env_state",
+        ".source_state.first_state",
+        ".source_state.z",
+        ".source_state.buffer.experience",
     )
-    return rest.replace(source_state=source_state)
+
+    def sharding(path, _):
+        return by_env if jax.tree_util.keystr(path).startswith(split) else replicated
+
+    return jax.device_put(runners, jax.tree_util.tree_map_with_path(sharding, runners))
 
 
 if __name__ == "__main__":
