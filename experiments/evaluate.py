@@ -21,7 +21,7 @@ from experiments.flag_utils import (
     saved_run_from_flags,
 )
 from tdjepa.online import run_source
-from tdjepa.online_eval import evaluate_online
+from tdjepa.online_eval import evaluate_online_seeds
 from tdjepa.runs import seeds
 from tdjepa.training import seed_slice
 from tdjepa.video import SUFFIXES, write_video
@@ -113,18 +113,14 @@ def evaluate_online_run(workdir: Path, agent, runners, config: dict, step: int) 
             raise app.UsageError(f"--{flag} is for runs trained on a dataset; {workdir} trained online")
     source = run_source(config, agent)
     run_seeds = seeds(config)
-    per_seed = [
-        evaluate_online(
-            agent,
-            seed_slice(runners.agent, i),
-            source,
-            seed_slice(runners.source_state, i),
-            num_episodes=FLAGS.eval_episodes,
-            num_inference_samples=FLAGS.inference_samples,
-            seed=seed,
-        )
-        for i, seed in enumerate(run_seeds)
-    ]
+    per_seed = evaluate_online_seeds(
+        agent,
+        runners,
+        source,
+        run_seeds,
+        num_episodes=FLAGS.eval_episodes,
+        num_inference_samples=FLAGS.inference_samples,
+    )
     extra = {"versions": config["versions"], "checkpoint_step": step}
     result = report.online_summary(config["agent"], config["env"], step, per_seed, run_seeds, extra)
     report.write_results(workdir, result)

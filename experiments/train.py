@@ -43,7 +43,7 @@ from tdjepa.checkpoints import Checkpointer
 from tdjepa.loop import Schedule, run_loop
 from tdjepa.metrics_log import MetricsLogger
 from tdjepa.online import OnlineSource
-from tdjepa.online_eval import evaluate_online
+from tdjepa.online_eval import evaluate_online_seeds
 from tdjepa.runs import CONFIG_FILE, write_json
 from tdjepa.training import RunnerState, compile_chunk, data_mesh, replicate, seed_slice
 from tdjepa.zero_shot import evaluate_zero_shot, mean_success
@@ -267,18 +267,14 @@ def train_online(config: dict, schedule: dict[str, int]) -> None:
     seeds = [FLAGS.seed + i for i in range(FLAGS.num_seeds)]
 
     def evaluate(step: int, runners_now: RunnerState) -> dict:
-        per_seed = [
-            evaluate_online(
-                agent,
-                seed_slice(runners_now.agent, i),
-                source,
-                seed_slice(runners_now.source_state, i),
-                num_episodes=FLAGS.eval_episodes,
-                num_inference_samples=FLAGS.inference_samples,
-                seed=seed,
-            )
-            for i, seed in enumerate(seeds)
-        ]
+        per_seed = evaluate_online_seeds(
+            agent,
+            runners_now,
+            source,
+            seeds,
+            num_episodes=FLAGS.eval_episodes,
+            num_inference_samples=FLAGS.inference_samples,
+        )
         result = report.online_summary(agent_name, env, step, per_seed, seeds, {"versions": config["versions"]})
         print("\n" + report.format_online_table(result))
         return result

@@ -17,6 +17,7 @@ import numpy as np
 from tdjepa.agent import ZeroShotAgent
 from tdjepa.online import OnlineSource, OnlineState
 from tdjepa.state import AgentState
+from tdjepa.training import seed_slice
 
 ONLINE_MODES = ("reward", "goal")
 RANDOM_Z_EPISODES_PER_EPISODE = 4
@@ -84,6 +85,30 @@ def evaluate_online(
                 }
             )
     return rows
+
+
+def evaluate_online_seeds(
+    agent: ZeroShotAgent,
+    runners,
+    source: OnlineSource,
+    seeds: list[int],
+    *,
+    num_episodes: int,
+    num_inference_samples: int,
+) -> list[list[dict]]:
+    """`evaluate_online` of every seed of seed-stacked runners (each from its own buffer), in seed order."""
+    return [
+        evaluate_online(
+            agent,
+            seed_slice(runners.agent, i),
+            source,
+            seed_slice(runners.source_state, i),
+            num_episodes=num_episodes,
+            num_inference_samples=num_inference_samples,
+            seed=seed,
+        )
+        for i, seed in enumerate(seeds)
+    ]
 
 
 _COMPILED: dict = {}
