@@ -21,6 +21,7 @@ from collections.abc import Callable
 import jax
 import jax.numpy as jnp
 import mujoco
+import numpy as np
 from brax.envs.wrappers.training import EpisodeWrapper
 
 from envs.jax_tasks import BODY_TASKS, batched_rewards, reward_model
@@ -105,6 +106,20 @@ class JaxEnv:
     def truncated(self, state) -> jnp.ndarray:
         """1 where the episode was cut at its length (bootstrap through it), 0 where it ended otherwise."""
         return state.info["truncation"]
+
+    def render(self, qpos: np.ndarray, size: int = 192) -> np.ndarray:
+        """(T, size, size, 3) uint8 frames of the body at the T positions qpos (T, nq), drawn by MuJoCo's
+        offscreen renderer from the model's first camera (dm_control's default view; the free camera if none)."""
+        data = mujoco.MjData(self.mj_model)
+        camera = 0 if self.mj_model.ncam else -1
+        with mujoco.Renderer(self.mj_model, size, size) as renderer:
+            frames = []
+            for position in np.asarray(qpos, np.float64):
+                data.qpos[:] = position
+                mujoco.mj_forward(self.mj_model, data)
+                renderer.update_scene(data, camera=camera)
+                frames.append(renderer.render())
+        return np.stack(frames)
 
     def task_rewards(self, tasks: tuple[str, ...]) -> Callable[[jnp.ndarray, jnp.ndarray, jnp.ndarray], jnp.ndarray]:
         """rewards(qpos, qvel, action) -> (..., len(tasks)) of some of this env's tasks, over leading axes

@@ -21,7 +21,7 @@ from experiments.flag_utils import (
     saved_run_from_flags,
 )
 from tdjepa.online import run_source
-from tdjepa.online_eval import evaluate_online_seeds
+from tdjepa.online_eval import evaluate_online_seeds, record_online
 from tdjepa.runs import seeds
 from tdjepa.training import seed_slice
 from tdjepa.video import SUFFIXES, write_video
@@ -108,7 +108,7 @@ def main(argv: list[str]) -> None:
 
 def evaluate_online_run(workdir: Path, agent, runners, config: dict, step: int) -> None:
     """An online run, prompted by reward and goal from its replay buffer and rolled out in its vmapped env."""
-    for flag in ("random_baseline", "behavior_baseline", "video"):
+    for flag in ("random_baseline", "behavior_baseline"):
         if FLAGS[flag].value:
             raise app.UsageError(f"--{flag} is for runs trained on a dataset; {workdir} trained online")
     source = run_source(config, agent)
@@ -126,6 +126,23 @@ def evaluate_online_run(workdir: Path, agent, runners, config: dict, step: int) 
     report.write_results(workdir, result)
     print(report.format_online_table(result))
     print(f"wrote {workdir / 'eval.json'} and {workdir / 'eval.png'}")
+    if FLAGS.video:
+        episodes = record_online(
+            agent,
+            seed_slice(runners.agent, 0),
+            source,
+            seed_slice(runners.source_state, 0),
+            num_inference_samples=FLAGS.inference_samples,
+            seed=run_seeds[0],
+        )
+        for episode in episodes:
+            frames = source.env.render(episode["qpos"][:: FLAGS.video_every], FLAGS.video_size)
+            path = write_video(
+                workdir / "videos" / f"{episode['mode']}_{episode['task']}.{FLAGS.video_format}",
+                frames,
+                FLAGS.video_fps,
+            )
+            print(f"wrote {path}: {len(frames)} frames, return {episode['return']:.1f}")
 
 
 def write_videos(folder: Path, agent, state, tasks, dataset: dict, seed: int) -> None:

@@ -34,9 +34,16 @@ def prompt_latents(
 
 
 def rollout_returns(
-    agent: ZeroShotAgent, state: AgentState, env, z: jnp.ndarray, reset_keys: jnp.ndarray, act_key: jax.Array
-) -> jnp.ndarray:
-    """(M, num_tasks) returns of M episodes, episode i acting with z[i] from the reset of reset_keys[i]."""
+    agent: ZeroShotAgent,
+    state: AgentState,
+    env,
+    z: jnp.ndarray,
+    reset_keys: jnp.ndarray,
+    act_key: jax.Array,
+    positions: bool = False,
+):
+    """(M, num_tasks) returns of M episodes, episode i acting with z[i] from the reset of reset_keys[i]; with
+    `positions`, also every step's qpos (T, M, nq)."""
     score = env.task_rewards(env.tasks)
 
     def step(carry, key):
@@ -46,14 +53,14 @@ def rollout_returns(
         qpos, qvel = env.physics(env_state)
         returns = returns + alive[:, None] * score(qpos, qvel, action)
         alive = alive * (1.0 - env_state.done * (1.0 - env.truncated(env_state)))
-        return (env_state, alive, returns), None
+        return (env_state, alive, returns), qpos if positions else None
 
     env_state = jax.vmap(env.reset)(reset_keys)
     num = z.shape[0]
     carry = (env_state, jnp.ones(num), jnp.zeros((num, len(env.tasks))))
     keys = jax.random.split(act_key, env.spec.episode_length)
-    (_, _, returns), _ = jax.lax.scan(step, carry, keys)
-    return returns
+    (_, _, returns), trajectory = jax.lax.scan(step, carry, keys)
+    return (returns, trajectory) if positions else returns
 
 
 def evaluate_online(
@@ -85,6 +92,33 @@ def evaluate_online(
                 }
             )
     return rows
+
+
+def record_online(
+    agent: ZeroShotAgent,
+    state: AgentState,
+    source: OnlineSource,
+    source_state: OnlineState,
+    *,
+    num_inference_samples: int,
+    seed: int,
+) -> list[dict]:
+    """Per task and mode, the first evaluated episode of its prompt (the same z and reset as `evaluate_online`
+    with this seed): {task, mode, qpos (T, nq), return}; `source.env.render(qpos)` draws it."""
+    env = source.env
+    k_samples, _, k_reset, k_act = jax.random.split(jax.random.PRNGKey(seed), 4)
+    samples = source.transitions(source_state, k_samples, num_inference_samples)
+    latents = prompt_latents(agent, state, env, samples)
+    z = jnp.concatenate([latents[mode] for mode in ONLINE_MODES])
+    reset = jax.random.split(k_reset, RANDOM_Z_EPISODES_PER_EPISODE)[:1]
+    returns, qpos = jax.jit(lambda z, keys: rollout_returns(agent, state, env, z, keys, k_act, positions=True))(
+        z, jnp.tile(reset, (z.shape[0], 1))
+    )
+    episodes = []
+    for i, (mode, task) in enumerate((m, t) for m in ONLINE_MODES for t in env.tasks):
+        t = env.tasks.index(task)
+        episodes.append({"task": task, "mode": mode, "qpos": np.asarray(qpos[:, i]), "return": float(returns[i, t])})
+    return episodes
 
 
 def evaluate_online_seeds(

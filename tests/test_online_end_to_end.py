@@ -9,6 +9,7 @@ import subprocess
 
 import numpy as np
 
+from tdjepa.video import read_video
 from tests.test_end_to_end import _leaves, command, final_state, run
 
 TINY_ONLINE = [
@@ -77,9 +78,14 @@ def test_online_run_trains_evaluates_and_resumes_exactly(tmp_path):
         for x, y in zip(_leaves(a), _leaves(b), strict=True):
             np.testing.assert_allclose(x, y, rtol=2e-3, atol=2e-4)
 
-    out = run("evaluate", f"--workdir={straight}", "--eval_episodes=1", "--inference_samples=64", "--step=64")
+    video = ["--video", "--video_every=500", "--video_size=32"]
+    out = run("evaluate", f"--workdir={straight}", "--eval_episodes=1", "--inference_samples=64", "--step=64", *video)
     assert json.loads((straight / "eval.json").read_text())["step"] == 64
     assert "reward  walker-stand" in out.stdout
+    videos = sorted(path.name for path in (straight / "videos").iterdir())
+    assert videos == sorted(f"{mode}_{task}.mp4" for mode in ("reward", "goal") for task in tasks)
+    frames = read_video(straight / "videos" / "reward_walker-walk.mp4")  # steps 1 and 501 of the episode
+    assert frames.shape == (2, 32, 32, 3) and frames.std() > 0
 
 
 def test_bad_online_input_is_refused_naming_the_flag(tmp_path):
