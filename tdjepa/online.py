@@ -48,7 +48,6 @@ class OnlineState:
     first_state: Any  # where each env restarts after its episode ends
     z: jnp.ndarray  # (N, d) each env's rollout latent
     buffer: Any  # flashbax TrajectoryBufferState, rows = envs
-    env_steps: jnp.ndarray  # env steps taken so far (all envs)
     episodes: jnp.ndarray  # episodes ended so far
 
 
@@ -141,7 +140,6 @@ class OnlineSource:
             first_state=env_state,
             z=z,
             buffer=self.buffer.init(example),
-            env_steps=jnp.zeros((), jnp.int32),
             episodes=jnp.zeros((), jnp.int32),
         )
 
@@ -166,7 +164,7 @@ class OnlineSource:
         prior = self.agent.sample_z(k_prior, self.num_envs)
         if self.rollout_goal_ratio == 0:
             return prior
-        goals = self._sample(source_state, k_goal, self.num_envs)["next_observations"]
+        goals = self.transitions(source_state, k_goal, self.num_envs)["next_observations"]
         goal_z = self.agent.infer_z_goal(agent_state, goals)
         use_goal = jax.random.bernoulli(k_mix, self.rollout_goal_ratio, (self.num_envs, 1))
         return jnp.where(use_goal, goal_z, prior)
@@ -199,7 +197,6 @@ class OnlineSource:
             first_state=first_state,
             z=z,
             buffer=self.buffer.add(source_state.buffer, transitions),
-            env_steps=source_state.env_steps + count * self.num_envs,
             episodes=episodes,
         )
 
@@ -222,13 +219,14 @@ class OnlineSource:
         rows = jnp.where(buffer.is_full, self.capacity // self.num_envs, buffer.current_index)
         return rows * self.num_envs
 
-    def _sample(self, source_state: OnlineState, key: jax.Array, count: int) -> dict:
-        """`count` uniform transitions (fields as stored)."""
+    def transitions(self, source_state: OnlineState, key: jax.Array, count: int) -> dict:
+        """`count` uniform transitions of the buffer, fields as stored (batches, rollout goals, and reward
+        inference and goals at evaluation)."""
         experience = self._buffer(count).sample(source_state.buffer, key).experience
         return jax.tree.map(lambda x: x[:, 0], experience)
 
     def sample(self, source_state: OnlineState, agent: AgentState, key: jax.Array, index: jnp.ndarray):
-        fields = self._sample(source_state, key, self.batch_size)
+        fields = self.transitions(source_state, key, self.batch_size)
         batch = Batch(
             observations=fields.pop("observations"),
             actions=fields.pop("actions"),
@@ -240,10 +238,6 @@ class OnlineSource:
 
     def for_chunk(self, step: int, num_updates: int) -> "OnlineSource":
         return self
-
-    def transitions(self, source_state: OnlineState, key: jax.Array, count: int) -> dict:
-        """`count` uniform transitions of the buffer (for reward inference and goals at evaluation)."""
-        return self._sample(source_state, key, count)
 
 
 def _rows(mask: jnp.ndarray, like: jnp.ndarray) -> jnp.ndarray:
