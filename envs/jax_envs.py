@@ -23,8 +23,27 @@ import jax.numpy as jnp
 import mujoco
 import numpy as np
 from brax.envs.wrappers.training import EpisodeWrapper
+from mujoco.mjx._src import io as _mjx_io
 
 from envs.jax_tasks import BODY_TASKS, batched_rewards, reward_model
+
+
+def _default_to_this_process(resolve: Callable) -> Callable:
+    """MJX places models and data on `jax.devices()[0]` when given no device: in a run over several processes
+    that is process 0's device, which the others cannot use (their first jitted reset fails). There, this
+    process's first device is given instead; a single process is left as MJX has it."""
+
+    @functools.wraps(resolve)
+    def resolve_here(impl, device=None):
+        if device is None and jax.process_count() > 1:
+            device = jax.local_devices()[0]
+        return resolve(impl, device)
+
+    return resolve_here
+
+
+# Playground and brax build their MJX models and reset data without a device; every path goes through here.
+_mjx_io._resolve_impl_and_device = _default_to_this_process(_mjx_io._resolve_impl_and_device)
 
 
 @dataclasses.dataclass(frozen=True)

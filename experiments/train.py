@@ -7,7 +7,9 @@ Rerunning the same command on the same workdir resumes from its latest checkpoin
 """
 
 import json
+import os
 import shutil
+import sys
 import time
 from collections.abc import Callable
 from pathlib import Path
@@ -39,6 +41,7 @@ from experiments.runs import (
     online_record,
     resolved_config,
 )
+from tdjepa import distributed
 from tdjepa.checkpoints import Checkpointer
 from tdjepa.loop import Schedule, run_loop
 from tdjepa.metrics_log import MetricsLogger
@@ -75,6 +78,17 @@ define_eval_workers_flag()
 flags.DEFINE_integer("inference_samples", 10_000, "Relabelled transitions for reward inference.")
 flags.DEFINE_integer("num_devices", 1, "Devices to split each batch over (data parallel); 0 means all.")
 flags.DEFINE_bool(
+    "distributed",
+    False,
+    "Run as one of several processes (hosts): joins them with jax.distributed.initialize and splits the data "
+    "over every device of every process (--num_devices does not apply).",
+)
+flags.DEFINE_string(
+    "coordinator_address", None, "--distributed: host:port of process 0 (default: from the cluster's environment)."
+)
+flags.DEFINE_integer("num_processes", None, "--distributed: processes in the run (default: from the cluster).")
+flags.DEFINE_integer("process_id", None, "--distributed: this process's index (default: from the cluster).")
+flags.DEFINE_bool(
     "host_data",
     False,
     "Keep the dataset in host memory and sample batches there, a chunk ahead in a background thread "
@@ -98,6 +112,8 @@ def check_flags(config: ml_collections.ConfigDict, schedule: dict[str, int]) -> 
             raise app.UsageError(f"--{name} must be >= 0, got {value}")
     if FLAGS.num_devices < 0:
         raise app.UsageError(f"--num_devices must be >= 0, got {FLAGS.num_devices}")
+    if FLAGS.distributed and FLAGS.host_data:
+        raise app.UsageError("--host_data samples on one host; --distributed runs keep the dataset on the devices")
     if FLAGS.host_data and FLAGS.num_seeds > 1:
         raise app.UsageError("--host_data draws one stream of batches: use --num_seeds=1 (or device-resident data)")
     if FLAGS.num_devices > len(jax.devices()):
@@ -129,12 +145,12 @@ def check_online_flags(config: ml_collections.ConfigDict, schedule: dict[str, in
         OnlineSource.from_config(None, None, config)
     except ValueError as err:
         raise app.UsageError(f"--env={FLAGS.env}: {err}") from None
-    devices = FLAGS.num_devices or len(jax.devices())
+    devices = mesh_size()
     if config.num_envs % devices:
-        raise app.UsageError(
-            f"--num_envs={config.num_envs} does not divide over the {devices} devices "
-            f"(--num_devices={FLAGS.num_devices})"
+        source = (
+            "every process's devices (--distributed)" if FLAGS.distributed else f"--num_devices={FLAGS.num_devices}"
         )
+        raise app.UsageError(f"--num_envs={config.num_envs} does not divide over the {devices} devices ({source})")
     round_steps = config.env_steps_per_round
     periods = {
         "num_steps (--env_steps)": schedule["num_steps"],
@@ -155,6 +171,29 @@ def check_online_flags(config: ml_collections.ConfigDict, schedule: dict[str, in
         )
 
 
+def check_distributed_flags() -> None:
+    """The process flags go with --distributed, which takes every device of every process."""
+    if FLAGS.distributed:
+        if FLAGS["num_devices"].present:
+            raise app.UsageError("--distributed splits the data over every device of every process; drop --num_devices")
+        return
+    given = [name for name in ("coordinator_address", "num_processes", "process_id") if FLAGS[name].present]
+    if given:
+        raise app.UsageError(f"--{', --'.join(given)}: only with --distributed")
+
+
+def mesh_size() -> int:
+    """Devices the run splits its data over."""
+    return len(jax.devices()) if FLAGS.distributed else FLAGS.num_devices or len(jax.devices())
+
+
+def run_mesh():
+    """The run's data mesh: every device of every process with --distributed, else --num_devices (None: one)."""
+    if FLAGS.distributed:
+        return data_mesh()
+    return data_mesh(FLAGS.num_devices or None) if FLAGS.num_devices != 1 else None
+
+
 def checkpoint_period(schedule: dict[str, int]) -> int:
     """--checkpoint_every, or its default: 10000 updates offline, every evaluation online."""
     if FLAGS.checkpoint_every is not None:
@@ -163,7 +202,8 @@ def checkpoint_period(schedule: dict[str, int]) -> int:
 
 
 def prepare_workdir(workdir: Path, config: dict) -> None:
-    """Creates the workdir, or refuses a changed config on an existing run unless --restart."""
+    """Creates the workdir, or refuses a changed config on an existing run unless --restart. Every process
+    checks; the primary one writes."""
     saved_path = workdir / CONFIG_FILE
     if saved_path.exists():
         diffs = config_differences(json.loads(saved_path.read_text()), config)
@@ -172,17 +212,25 @@ def prepare_workdir(workdir: Path, config: dict) -> None:
                 f"{saved_path} holds a run with another config ({'; '.join(diffs)}). "
                 "Use another --workdir, or --restart to delete that run and start over."
             )
-        if diffs:
+        if diffs and distributed.is_primary():
             print(f"--restart: deleting the run in {workdir}")
             shutil.rmtree(workdir)
-    workdir.mkdir(parents=True, exist_ok=True)
-    write_json(saved_path, config)
+    if distributed.is_primary():
+        workdir.mkdir(parents=True, exist_ok=True)
+        write_json(saved_path, config)
+    distributed.barrier("workdir")
 
 
 def main(argv: list[str]) -> None:
     if len(argv) > 1:
         raise app.UsageError(f"unexpected arguments: {argv[1:]}")
     logging.set_verbosity(logging.WARNING)
+    check_distributed_flags()
+    if FLAGS.distributed:
+        distributed.initialize(FLAGS.coordinator_address, FLAGS.num_processes, FLAGS.process_id)
+        if not distributed.is_primary():  # process 0 prints and writes the run's files
+            FLAGS.progress = False
+            sys.stdout = open(os.devnull, "w")  # noqa: SIM115 (for the process's lifetime)
     online = is_online(FLAGS.env)
     if FLAGS.env not in ogb.SUPPORTED_DATASETS and not online:
         raise app.UsageError(
@@ -225,7 +273,7 @@ def train(config: dict, schedule: dict[str, int], workers: EnvWorkers | None) ->
     dataset = load_dataset(path, env, FLAGS.generate_dataset)
     config = config | dataset_record(path, dataset)
     prepare_workdir(workdir, config)
-    mesh = data_mesh(FLAGS.num_devices or None) if FLAGS.num_devices != 1 else None
+    mesh = run_mesh()
     # Host batches arrive stacked (updates, batch, ...): split their batch axis over the mesh.
     host_sharding = NamedSharding(mesh, PartitionSpec(None, "data")) if mesh is not None else None
     agent, source, runners = build_run(config, dataset, FLAGS.host_data, host_sharding)
@@ -262,7 +310,7 @@ def train_online(config: dict, schedule: dict[str, int]) -> None:
     agent_name, env = config["agent"], config["env"]
     workdir = new_workdir(config)
     prepare_workdir(workdir, config)
-    mesh = data_mesh(FLAGS.num_devices or None) if FLAGS.num_devices != 1 else None
+    mesh = run_mesh()
     agent, source, runners = build_online_run(config)
     seeds = [FLAGS.seed + i for i in range(FLAGS.num_seeds)]
 
@@ -317,15 +365,21 @@ def run(
     checkpoints, a last evaluation, eval.json; returns the last evaluation."""
     checkpointer = Checkpointer(workdir)
     start_step = checkpointer.latest_step() or 0
+
+    def place(runners_now: RunnerState) -> RunnerState:
+        return runners_now if mesh is None else shard_runners(runners_now, mesh, online=prefill is not None)
+
     if start_step:
-        runners = checkpointer.restore(start_step, runners)
+        # Restored straight into the mesh's shards (with several processes, each reads its own).
+        runners = place(checkpointer.restore(start_step, place(runners)))
         print(f"resuming from the checkpoint at step {start_step} in {workdir}")
     elif prefill is not None:
         start_step, fill = prefill
-        runners = fill(runners)
-    if mesh is not None:
-        runners = shard_runners(runners, mesh, online=prefill is not None)
-        source = source if FLAGS.host_data else replicate(source, mesh)
+        runners = place(fill(runners))
+    else:
+        runners = place(runners)
+    if mesh is not None and not FLAGS.host_data:
+        source = replicate(source, mesh)
     compiled = {}
     updates_per_unit = plan.updates_per_unit
 
@@ -335,13 +389,16 @@ def run(
             compiled[n] = compile_chunk(agent.update, updates, num_seeds=FLAGS.num_seeds, mesh=mesh, unroll=unroll)
         return compiled[n]
 
-    train_log = MetricsLogger(workdir, "train", resume_step=start_step)
-    eval_log = MetricsLogger(workdir, "eval", resume_step=start_step)
+    primary = distributed.is_primary()  # the others write no logs
+    train_log = MetricsLogger(workdir, "train", resume_step=start_step) if primary else None
+    eval_log = MetricsLogger(workdir, "eval", resume_step=start_step) if primary else None
     results = {}
 
     def evaluate_and_log(step: int, runners_now: RunnerState) -> None:
-        result = evaluate(step, runners_now)
-        eval_log.log(step, {k: v for k, v in result.items() if k.startswith("mean_")})
+        # Every process evaluates the whole state (the same numbers), so none waits on another.
+        result = evaluate(step, distributed.host_copy(runners_now))
+        if primary:
+            eval_log.log(step, {k: v for k, v in result.items() if k.startswith("mean_")})
         results["last"] = result
 
     if start_step >= plan.num_steps:
@@ -352,7 +409,7 @@ def run(
         chunk_for,
         plan,
         start_step,
-        log=lambda step, metrics: train_log.log(step, metrics),
+        log=lambda step, metrics: train_log.log(step, metrics) if primary else None,
         evaluate=evaluate_and_log,
         checkpoint=lambda step, runners_now: checkpointer.save(step, runners_now, config),
         progress=FLAGS.progress,
@@ -360,9 +417,10 @@ def run(
     final_step = max(start_step, plan.num_steps)
     if "last" not in results or results["last"]["step"] != final_step:
         evaluate_and_log(final_step, runners)
-    report.write_results(workdir, results["last"])
-    train_log.close()
-    eval_log.close()
+    if primary:
+        report.write_results(workdir, results["last"])
+        train_log.close()
+        eval_log.close()
     checkpointer.close()
     return results["last"]
 

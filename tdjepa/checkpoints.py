@@ -36,12 +36,19 @@ class Checkpointer:
         self.manager.wait_until_finished()
 
     def restore(self, step: int, like: Any) -> Any:
-        """The runner state saved at `step`, with the structure, shapes and dtypes of `like`."""
-        abstract = jax.tree.map(lambda x: ocp.utils.to_shape_dtype_struct(_storable(x)), like)
+        """The runner state saved at `step`, with the structure, shapes and dtypes of `like`, placed as `like`'s
+        arrays are (leaves without a placement: on this process's first device, whatever devices saved it)."""
+        abstract = jax.tree.map(lambda x: _restore_target(_storable(x)), like)
         restored = self.manager.restore(step, args=ocp.args.Composite(state=ocp.args.StandardRestore(abstract)))
         return jax.tree.map(
             lambda x, template: _empty_like(template) if _is_empty(template) else x, restored.state, like
         )
+
+    def restore_saved(self, step: int) -> Any:
+        """The runner state saved at `step` as saved (nested dicts of arrays), on this process's first device."""
+        path = Path(self.manager.directory) / str(step) / "state"
+        metadata = ocp.StandardCheckpointer().metadata(path).item_metadata.tree
+        return ocp.StandardCheckpointer().restore(path, jax.tree.map(_restore_target, metadata))
 
     def config(self, step: int) -> dict:
         """The resolved config stored with the checkpoint at `step`."""
@@ -60,6 +67,15 @@ def _is_empty(x: Any) -> bool:
 
 def _storable(x: Any) -> Any:
     return np.zeros(1, x.dtype) if _is_empty(x) else x
+
+
+def _restore_target(x: Any) -> jax.ShapeDtypeStruct:
+    """What orbax restores a leaf as: `x`'s shape, dtype and placement, or this process's first device when
+    `x` has none (orbax would otherwise ask for the devices that saved it, e.g. another host's)."""
+    sharding = getattr(x, "sharding", None)
+    if not isinstance(sharding, jax.sharding.Sharding):
+        sharding = jax.sharding.SingleDeviceSharding(jax.local_devices()[0])
+    return jax.ShapeDtypeStruct(x.shape, x.dtype, sharding=sharding)
 
 
 def _empty_like(template: Any) -> jax.Array:

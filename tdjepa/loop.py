@@ -8,6 +8,7 @@ import jax
 import numpy as np
 from tqdm import tqdm
 
+from tdjepa.distributed import host_copy
 from tdjepa.training import DataSource, RunnerState
 
 
@@ -63,7 +64,7 @@ def run_loop(
         boundary = schedule.next_boundary(step)
         start = time.perf_counter()
         runner, metrics = chunk_for(boundary - step)(runner, source.for_chunk(step, boundary - step))
-        metrics = jax.device_get(metrics)
+        metrics = jax.device_get(host_copy(metrics))
         elapsed = time.perf_counter() - start
         metrics = {k: float(np.mean(v)) for k, v in metrics.items()}
         metrics["updates_per_second"] = (boundary - step) * schedule.updates_per_unit / elapsed

@@ -12,10 +12,10 @@ from pathlib import Path
 
 import jax
 import numpy as np
-import orbax.checkpoint as ocp
 import pytest
 
 from envs.ogbench import generate_dataset
+from tdjepa.checkpoints import Checkpointer
 from tdjepa.video import read_video
 
 ENV = "pointmaze-medium-navigate-v0"
@@ -57,7 +57,7 @@ def train_args(workdir: Path, dataset_dir: Path, *extra: str) -> list[str]:
 
 def final_state(workdir: Path, step: int):
     """The saved runner state at `step`, as a tree of arrays."""
-    return ocp.StandardCheckpointer().restore((workdir / "checkpoints" / str(step) / "state").absolute())
+    return Checkpointer(workdir).restore_saved(step)
 
 
 def test_train_then_evaluate_writes_results(tmp_path, dataset_dir):

@@ -1,6 +1,6 @@
 """experiments.train and experiments.evaluate on a JAX env (online FB on MuJoCo Playground's walker), at the
-smallest sizes: results, a resumed run that ends where an uninterrupted one does (buffer and envs included),
-and bad input refused before any compile."""
+smallest sizes: results, a resumed run that ends where an uninterrupted one does (buffer and envs included), runs
+split over two devices and over two processes, and bad input refused before any compile."""
 
 import json
 import os
@@ -10,6 +10,7 @@ import subprocess
 import numpy as np
 
 from tdjepa.video import read_video
+from tests.test_distributed import assert_same_state, train_distributed
 from tests.test_end_to_end import _leaves, command, final_state, run
 
 TINY_ONLINE = [
@@ -77,6 +78,12 @@ def test_online_run_trains_evaluates_and_resumes_exactly(tmp_path):
     for a, b in trained:
         for x, y in zip(_leaves(a), _leaves(b), strict=True):
             np.testing.assert_allclose(x, y, rtol=2e-3, atol=2e-4)
+
+    # Two processes of one device each (--distributed) train what one process with both devices trains.
+    hosts = tmp_path / "hosts"
+    out = train_distributed(f"--workdir={hosts}", *TINY_ONLINE)
+    assert "mean reward-prompted return" in out
+    assert_same_state(split, hosts, 96)
 
     video = ["--video", "--video_every=500", "--video_size=32"]
     out = run("evaluate", f"--workdir={straight}", "--eval_episodes=1", "--inference_samples=64", "--step=64", *video)
