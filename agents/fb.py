@@ -154,6 +154,11 @@ class FB(LatentAgent):
             averaged_params=self.policy.init_averages(params),
         )
 
+    def target_taus(self) -> dict[str, float]:
+        """The networks with an EMA target copy, and the Polyak rate of each."""
+        c = self.config
+        return {"L": c.f_tau, "F": c.f_tau, "B": c.b_tau}
+
     def left_encoding(self, params: dict, view: jnp.ndarray) -> jnp.ndarray:
         """L(s) from the forward view of s."""
         return self.left.apply({"params": params["L"]}, view)
@@ -218,38 +223,54 @@ class FB(LatentAgent):
 
     def update(self, state: AgentState, batch: Batch, key: jax.Array) -> tuple[AgentState, dict]:
         """One gradient step on the FB measure loss with B's orthonormality, then the actor, then EMA."""
-        c = self.config
         key, stats, batch = self.observations.prepare(key, state.stats, batch)
         k_z, k_next, k_actor = jax.random.split(key, 3)
         next_views = jax.lax.stop_gradient(self.observations.views(state.params, batch.next_observations))
         z = self.training_latents(k_z, state.params, next_views)
         fb_params, fb_opt, metrics, forward_view = self.measure_step(state, batch, next_views, z, k_next)
         params = state.params | fb_params
-
         # The actor reads the forward view from before this update and L, F from after it, as the reference.
         left = jax.lax.stop_gradient(self.left_encoding(params, forward_view))
-        actor_params, actor_opt, actor_metrics = self.policy.update(
-            params,
-            state.opt_states["actor"],
-            jax.lax.stop_gradient(self.policy_inputs(params, forward_view)),
-            self.forward_value(params, left, z),
-            z,
-            batch.actions,
-            state.action_dim,
-            k_actor,
+        value_fn = self.forward_value(params, left, z)
+        new_state, actor_metrics = self.actor_step_and_targets(
+            state.replace(params=params, stats=stats), {"fb": fb_opt}, forward_view, value_fn, z, batch.actions, k_actor
         )
-        params = params | actor_params
-        taus = {"L": c.f_tau, "F": c.f_tau, "B": c.b_tau}
+        return new_state, metrics | actor_metrics
+
+    def actor_step_and_targets(
+        self,
+        state: AgentState,
+        opt_states: dict,
+        forward_view: jnp.ndarray,
+        value_fn: ValueFn,
+        z: jnp.ndarray,
+        data_actions: jnp.ndarray,
+        key: jax.Array,
+    ) -> tuple[AgentState, dict]:
+        """The end of an update: one actor step on `value_fn`, then Polyak steps of every target network.
+
+        `state` holds the critics' new params; `opt_states` their new optimiser states (the actor's is added)."""
+        actor_params, actor_opt, actor_metrics = self.policy.update(
+            state.params,
+            state.opt_states["actor"],
+            jax.lax.stop_gradient(self.policy_inputs(state.params, forward_view)),
+            value_fn,
+            z,
+            data_actions,
+            state.action_dim,
+            key,
+        )
+        params = state.params | actor_params
+        taus = self.target_taus()
         targets = {name: polyak(params[name], state.target_params[name], taus[name]) for name in state.target_params}
         new_state = state.replace(
             params=params,
             target_params=targets,
-            opt_states={"fb": fb_opt, "actor": actor_opt},
-            stats=stats,
+            opt_states=opt_states | {"actor": actor_opt},
             step=state.step + 1,
             averaged_params=self.policy.update_averages(params, state.averaged_params),
         )
-        return new_state, metrics | actor_metrics
+        return new_state, actor_metrics
 
     def _view(self, state: AgentState, obs: jnp.ndarray, view: str) -> jnp.ndarray:
         return self.observations.inputs(state.params, state.stats, obs, view)
