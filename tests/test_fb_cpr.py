@@ -82,11 +82,18 @@ def test_mixed_latents_follow_the_ratios_and_relabelling_keeps_the_rest():
     assert abs(np.mean(np.any(np.asarray(z) != 0, 1)) - 0.8) < 0.02
 
 
-def test_discriminator_is_scored_on_the_rollouts_own_z_not_the_relabelled_one():
-    agent = fb_cpr.FBCPR(tiny_config(relabel_ratio=1.0))  # every row's z is replaced for FB, critic and actor
+@pytest.fixture(scope="module")
+def one_update():
+    """One jitted update with every rollout z relabelled (for FB, the critic and the actor)."""
+    agent = fb_cpr.FBCPR(tiny_config(relabel_ratio=1.0))
     b = batch(jax.random.PRNGKey(0))
     state = agent.init(jax.random.PRNGKey(1), b)
-    _, metrics = jax.jit(agent.update)(state, b, jax.random.PRNGKey(2))
+    new_state, metrics = jax.jit(agent.update)(state, b, jax.random.PRNGKey(2))
+    return agent, b, state, new_state, metrics
+
+
+def test_discriminator_is_scored_on_the_rollouts_own_z_not_the_relabelled_one(one_update):
+    agent, b, state, _, metrics = one_update
     # The discriminator's metrics are those of its loss, before its step.
     rollout_logits = agent.discriminate(state.params, b.observations, b.extras["z"])
     np.testing.assert_allclose(metrics["disc_rollout_logit"], rollout_logits.mean(), rtol=1e-5)
@@ -120,11 +127,8 @@ def test_actor_objective_adds_the_scaled_discriminator_critic():
     np.testing.assert_allclose(value.q, q_fb + 0.5 * jnp.abs(q_fb).mean() * q_d, rtol=1e-5, atol=1e-6)
 
 
-def test_one_update_trains_every_network_and_moves_the_critic_target_at_its_rate():
-    agent = fb_cpr.FBCPR(tiny_config())
-    b = batch(jax.random.PRNGKey(0))
-    state = agent.init(jax.random.PRNGKey(1), b)
-    new, metrics = jax.jit(agent.update)(state, b, jax.random.PRNGKey(2))
+def test_one_update_trains_every_network_and_moves_the_critic_target_at_its_rate(one_update):
+    agent, _, state, new, metrics = one_update
     for name in ("L", "F", "B", "actor", "D", "critic"):
         moved = jax.tree.map(lambda x, y: bool(jnp.any(x != y)), state.params[name], new.params[name])
         assert any(jax.tree.leaves(moved)), name
