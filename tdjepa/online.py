@@ -24,6 +24,7 @@ import jax.numpy as jnp
 import ml_collections
 
 from tdjepa.agent import ZeroShotAgent
+from tdjepa.clips import Clips, sample_windows
 from tdjepa.data import Batch
 from tdjepa.state import AgentState
 
@@ -64,11 +65,18 @@ class OnlineSource:
     capacity: int = flax.struct.field(pytree_node=False)
     z_every: int = flax.struct.field(pytree_node=False)
     rollout_goal_ratio: float = flax.struct.field(pytree_node=False)
+    # Demonstrations (FB-CPR): each batch also carries batch_size / seq_length windows of seq_length steps.
+    clips: Clips | None = None
+    seq_length: int = flax.struct.field(pytree_node=False, default=1)
 
     @classmethod
-    def from_config(cls, env, agent: ZeroShotAgent, c: ml_collections.ConfigDict) -> "OnlineSource":
+    def from_config(
+        cls, env, agent: ZeroShotAgent, c: ml_collections.ConfigDict, clips: Clips | None = None
+    ) -> "OnlineSource":
         """The source of an agent config's online fields (a bad combination raises ValueError naming them)."""
         return cls(
+            clips=clips,
+            seq_length=c.get("seq_length", 1),
             env=env,
             agent=agent,
             num_envs=c.num_envs,
@@ -104,6 +112,11 @@ class OnlineSource:
         if self.capacity < self.num_envs:
             problems.append(
                 f"config.buffer_capacity={self.capacity} holds less than one step of the {self.num_envs} envs"
+            )
+        if self.clips is not None and self.batch_size % self.seq_length:
+            problems.append(
+                f"config.batch_size={self.batch_size} is not a multiple of config.seq_length={self.seq_length} "
+                "(a batch holds as many demonstration steps, in whole windows)"
             )
         if problems:
             raise ValueError("; ".join(problems))
@@ -226,7 +239,12 @@ class OnlineSource:
         return jax.tree.map(lambda x: x[:, 0], experience)
 
     def sample(self, source_state: OnlineState, agent: AgentState, key: jax.Array, index: jnp.ndarray):
+        if self.clips is not None:
+            key, k_clips = jax.random.split(key)
         fields = self.transitions(source_state, key, self.batch_size)
+        if self.clips is not None:
+            windows = sample_windows(self.clips, k_clips, self.batch_size // self.seq_length, self.seq_length)
+            fields["expert_observations"], fields["expert_next_observations"] = windows
         batch = Batch(
             observations=fields.pop("observations"),
             actions=fields.pop("actions"),

@@ -10,8 +10,10 @@ import jax.numpy as jnp
 import numpy as np
 import pytest
 
+from agents import fb, fb_cpr
 from envs import jax_envs
 from tdjepa.checkpoints import Checkpointer
+from tdjepa.clips import Clips
 from tdjepa.online import OnlineSource, initial_source_state
 from tdjepa.runs import example_batch
 from tdjepa.training import compile_chunk, init_runner, init_runners, seed_slice
@@ -165,6 +167,26 @@ def test_vmapped_seeds_train_what_separate_runs_train():
     for i, alone in enumerate(separate):
         for a, b in zip(jax.tree.leaves(alone), jax.tree.leaves(seed_slice(together, i)), strict=True):
             np.testing.assert_allclose(np.asarray(a), np.asarray(b), rtol=2e-5, atol=2e-6)
+
+
+def test_batches_carry_demonstration_windows_that_fb_cpr_trains_on():
+    """With clips, each batch holds batch_size / seq_length windows of consecutive clip steps (the counting
+    clip's first coordinate is its step), and FB-CPR's update runs on such batches inside the chunk."""
+    clip = np.zeros((1, 20, 4), np.float32)
+    clip[0, :, 0] = np.arange(20)
+    clips = Clips(jnp.asarray(clip), jnp.zeros((1, 20, 2)), jnp.zeros((1, 20, 2)), jnp.array([20]))
+    config = fb_cpr.default_config()
+    config.update(dict(fb.RECORD.tiny_config) | dict(z_dim=4, seq_length=4, discriminator_hidden_dim=16))
+    source = dataclasses.replace(counting_source(), agent=fb_cpr.FBCPR(config), clips=clips, seq_length=4)
+    runner = counting_runner(source)
+    _, batch = source.sample(runner.source_state, runner.agent, jax.random.PRNGKey(0), 0)
+    windows = np.asarray(batch.extras["expert_observations"])[:, 0].reshape(2, 4)
+    np.testing.assert_array_equal(np.diff(windows, axis=1), 1)
+    np.testing.assert_array_equal(np.asarray(batch.extras["expert_next_observations"])[:, 0].reshape(2, 4), windows + 1)
+    runner, metrics = compile_chunk(source.agent.update, 4)(runner, source)
+    assert np.isfinite(float(metrics["disc_loss"])) and np.isfinite(float(metrics["critic_loss"]))
+    with pytest.raises(ValueError, match="batch_size=8 is not a multiple of config.seq_length=3"):
+        dataclasses.replace(source, seq_length=3)
 
 
 def test_bad_sizes_are_refused_naming_the_field():
