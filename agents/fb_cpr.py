@@ -59,6 +59,9 @@ def add_fb_cpr_defaults(c: ml_collections.ConfigDict) -> None:
     c.discriminator_hidden_layers = 3
     c.ortho_coef = 100.0
     c.discount = 0.98
+    # Rollouts draw z as training does (the reference's rollouts read its buffer of training latents).
+    c.rollout_goal_ratio = c.train_goal_ratio
+    c.rollout_expert_ratio = c.expert_asm_ratio
 
 
 def default_config() -> ml_collections.ConfigDict:
@@ -184,6 +187,11 @@ class FBCPR(fb.FB):
                 "critic": self.critic_optimizer.init(extra["critic"]),
             },
         )
+
+    def infer_z_windows(self, state: AgentState, next_obs: jnp.ndarray) -> jnp.ndarray:
+        """z of each window of seq_length rows (rows grouped by window): proj(mean of B(s'_t)), repeated per row,
+        as for the expert latents (rollouts prompted by demonstrations, and tracking)."""
+        return expert_latents(self.reward_features(state, next_obs), self.config.seq_length)
 
     def discriminate(self, params: dict, obs: jnp.ndarray, z: jnp.ndarray) -> jnp.ndarray:
         """D(s, z), the logit that (s, z) comes from a demonstration encoded as z."""

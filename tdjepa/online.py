@@ -68,6 +68,8 @@ class OnlineSource:
     # Demonstrations (FB-CPR): each batch also carries batch_size / seq_length windows of seq_length steps.
     clips: Clips | None = None
     seq_length: int = flax.struct.field(pytree_node=False, default=1)
+    # Of the rollouts' latents, the latents of demonstration windows (agents with `infer_z_windows`).
+    rollout_expert_ratio: float = flax.struct.field(pytree_node=False, default=0.0)
 
     @classmethod
     def from_config(
@@ -77,6 +79,7 @@ class OnlineSource:
         return cls(
             clips=clips,
             seq_length=c.get("seq_length", 1),
+            rollout_expert_ratio=c.get("rollout_expert_ratio", 0.0) if clips is not None else 0.0,
             env=env,
             agent=agent,
             num_envs=c.num_envs,
@@ -95,8 +98,13 @@ class OnlineSource:
                 problems.append(f"config.{name} must be positive, got {value}")
         if self.z_every <= 0:
             problems.append(f"config.z_every must be positive, got {self.z_every}")
-        if not 0 <= self.rollout_goal_ratio <= 1:
-            problems.append(f"config.rollout_goal_ratio must lie in [0, 1], got {self.rollout_goal_ratio}")
+        if not 0 <= self.rollout_goal_ratio <= 1 - self.rollout_expert_ratio <= 1:
+            problems.append(
+                f"config.rollout_goal_ratio={self.rollout_goal_ratio} and config.rollout_expert_ratio="
+                f"{self.rollout_expert_ratio} must be ratios that sum to at most 1"
+            )
+        if self.rollout_expert_ratio > 0 and self.clips is None:
+            problems.append(f"config.rollout_expert_ratio={self.rollout_expert_ratio} needs demonstration clips")
         if self.num_envs > 0 and (self.env_steps_per_round <= 0 or self.env_steps_per_round % self.num_envs):
             problems.append(
                 f"config.env_steps_per_round={self.env_steps_per_round} is not a positive multiple of "
@@ -171,16 +179,19 @@ class OnlineSource:
         }
 
     def _rollout_latents(self, source_state: OnlineState, agent_state: AgentState, key: jax.Array) -> jnp.ndarray:
-        """N candidate latents: the goal latent of a buffer state with probability rollout_goal_ratio, else a
-        prior draw."""
+        """N candidate latents: the goal latent of a buffer state with probability rollout_goal_ratio, the latent
+        of a demonstration window with rollout_expert_ratio, else a prior draw."""
         k_prior, k_goal, k_mix = jax.random.split(key, 3)
-        prior = self.agent.sample_z(k_prior, self.num_envs)
-        if self.rollout_goal_ratio == 0:
-            return prior
-        goals = self.transitions(source_state, k_goal, self.num_envs)["next_observations"]
-        goal_z = self.agent.infer_z_goal(agent_state, goals)
-        use_goal = jax.random.bernoulli(k_mix, self.rollout_goal_ratio, (self.num_envs, 1))
-        return jnp.where(use_goal, goal_z, prior)
+        z = self.agent.sample_z(k_prior, self.num_envs)
+        u = jax.random.uniform(k_mix, (self.num_envs, 1))  # what jax.random.bernoulli draws
+        if self.rollout_expert_ratio > 0:
+            _, windows = sample_windows(self.clips, jax.random.fold_in(k_goal, 1), self.num_envs, self.seq_length)
+            expert_z = self.agent.infer_z_windows(agent_state, windows)[:: self.seq_length]
+            z = jnp.where(u < self.rollout_goal_ratio + self.rollout_expert_ratio, expert_z, z)
+        if self.rollout_goal_ratio > 0:
+            goals = self.transitions(source_state, k_goal, self.num_envs)["next_observations"]
+            z = jnp.where(u < self.rollout_goal_ratio, self.agent.infer_z_goal(agent_state, goals), z)
+        return z
 
     def _steps(self, source_state: OnlineState, agent_state: AgentState | None, key: jax.Array, count: int):
         """`count` steps of every env (uniform random actions when agent_state is None), inserted in the buffer."""

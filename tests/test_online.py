@@ -187,6 +187,16 @@ def test_batches_carry_demonstration_windows_that_fb_cpr_trains_on():
     assert np.isfinite(float(metrics["disc_loss"])) and np.isfinite(float(metrics["critic_loss"]))
     with pytest.raises(ValueError, match="batch_size=8 is not a multiple of config.seq_length=3"):
         dataclasses.replace(source, seq_length=3)
+    # Rollouts prompted by demonstrations: every z is the latent of one window of the clip.
+    demos = dataclasses.replace(source, rollout_goal_ratio=0.0, rollout_expert_ratio=1.0)
+    z = demos._rollout_latents(runner.source_state, runner.agent, jax.random.PRNGKey(1))
+    starts = np.arange(20 - 4)
+    windows = jnp.asarray(clip[0, 1:][starts[:, None] + np.arange(4)].reshape(-1, 4))
+    every_window = np.asarray(source.agent.infer_z_windows(runner.agent, windows))[::4]
+    distances = np.linalg.norm(np.asarray(z)[:, None] - every_window[None], axis=-1).min(1)
+    assert z.shape == (4, 4) and distances.max() < 1e-4
+    with pytest.raises(ValueError, match="rollout_expert_ratio=0.5 needs demonstration clips"):
+        counting_source(rollout_expert_ratio=0.5)
 
 
 def test_bad_sizes_are_refused_naming_the_field():
