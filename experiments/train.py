@@ -227,7 +227,13 @@ def main(argv: list[str]) -> None:
     logging.set_verbosity(logging.WARNING)
     check_distributed_flags()
     if FLAGS.distributed:
-        distributed.initialize(FLAGS.coordinator_address, FLAGS.num_processes, FLAGS.process_id)
+        try:
+            distributed.initialize(FLAGS.coordinator_address, FLAGS.num_processes, FLAGS.process_id)
+        except ValueError as err:  # no cluster environment and not every process flag given
+            raise app.UsageError(
+                f"--distributed: {err}; give --coordinator_address, --num_processes and --process_id, or run "
+                "under a cluster scheduler jax.distributed.initialize reads (SLURM, Open MPI, Kubernetes, TPU)"
+            ) from None
         if not distributed.is_primary():  # process 0 prints and writes the run's files
             FLAGS.progress = False
             sys.stdout = open(os.devnull, "w")  # noqa: SIM115 (for the process's lifetime)

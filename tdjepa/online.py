@@ -79,7 +79,7 @@ class OnlineSource:
         return cls(
             clips=clips,
             seq_length=c.get("seq_length", 1),
-            rollout_expert_ratio=c.get("rollout_expert_ratio", 0.0) if clips is not None else 0.0,
+            rollout_expert_ratio=c.get("rollout_expert_ratio", 0.0),
             env=env,
             agent=agent,
             num_envs=c.num_envs,

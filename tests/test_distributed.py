@@ -79,3 +79,6 @@ def test_process_flags_need_distributed_and_distributed_takes_every_device(tmp_p
     assert "Traceback" not in out.stderr
     out = run("train", "--distributed", "--num_devices=2", "--print_config", check=False)
     assert out.returncode != 0 and "drop --num_devices" in out.stderr
+    out = run("train", "--distributed", "--print_config", check=False)  # no cluster, no coordinator
+    assert out.returncode != 0 and "give --coordinator_address" in out.stderr
+    assert "Traceback" not in out.stderr

@@ -57,7 +57,11 @@ def train_args(workdir: Path, dataset_dir: Path, *extra: str) -> list[str]:
 
 def final_state(workdir: Path, step: int):
     """The saved runner state at `step`, as a tree of arrays."""
-    return Checkpointer(workdir).restore_saved(step)
+    checkpointer = Checkpointer(workdir)
+    try:
+        return checkpointer.restore_saved(step)
+    finally:
+        checkpointer.close()
 
 
 def test_train_then_evaluate_writes_results(tmp_path, dataset_dir):
