@@ -96,7 +96,11 @@ flags.DEFINE_bool(
 )
 flags.DEFINE_bool("restart", False, "Start over when the workdir holds a run with another config.")
 flags.DEFINE_bool("progress", True, "Show a progress bar.")
-flags.DEFINE_bool("print_config", False, "Print the run's resolved config (JSON) and the schedule, then exit.")
+flags.DEFINE_bool(
+    "print_config",
+    False,
+    "Print the run's resolved config (JSON) and the schedule, then exit (with --distributed: without joining).",
+)
 FLAGS = flags.FLAGS
 
 
@@ -226,7 +230,7 @@ def main(argv: list[str]) -> None:
         raise app.UsageError(f"unexpected arguments: {argv[1:]}")
     logging.set_verbosity(logging.WARNING)
     check_distributed_flags()
-    if FLAGS.distributed:
+    if FLAGS.distributed and not FLAGS.print_config:  # printing the config joins no cluster
         try:
             distributed.initialize(FLAGS.coordinator_address, FLAGS.num_processes, FLAGS.process_id)
         except ValueError as err:  # no cluster environment and not every process flag given

@@ -79,6 +79,8 @@ def test_process_flags_need_distributed_and_distributed_takes_every_device(tmp_p
     assert "Traceback" not in out.stderr
     out = run("train", "--distributed", "--num_devices=2", "--print_config", check=False)
     assert out.returncode != 0 and "drop --num_devices" in out.stderr
-    out = run("train", "--distributed", "--print_config", check=False)  # no cluster, no coordinator
+    out = run("train", "--distributed", f"--workdir={tmp_path}", "--num_steps=1", check=False)  # no coordinator
     assert out.returncode != 0 and "give --coordinator_address" in out.stderr
-    assert "Traceback" not in out.stderr
+    assert "Traceback" not in out.stderr and not tmp_path.joinpath("config.json").exists()
+    out = run("train", "--distributed", "--print_config", check=False)  # printing joins no cluster
+    assert out.returncode == 0 and '"schedule"' in out.stdout, out.stderr
