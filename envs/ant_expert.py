@@ -6,14 +6,9 @@ along z, with z redrawn every 100 steps. Its `main_sac.py` trains 400k env steps
 one update per step); this module does the same with `tdjepa.sac` and writes the actor to an npz file.
 """
 
-import json
-import os
-import zipfile
-import zlib
 from collections.abc import Callable
 from pathlib import Path
 
-import flax.traverse_util
 import gymnasium
 import jax
 import jax.numpy as jnp
@@ -109,7 +104,7 @@ def train_expert(
         "final_metrics": {name: float(value) for name, value in metrics.items()},
         **evaluation,
     }
-    save_expert(out, state.params["actor"], record)
+    sac.save_actor(out, state.params["actor"], record)
     return record
 
 
@@ -128,21 +123,6 @@ def evaluate_expert(agent: sac.SAC, params: dict, episodes: int, seed: int) -> d
     return {"eval_episodes": episodes, "eval_return": float(np.mean(returns)), "eval_length": float(np.mean(lengths))}
 
 
-def save_expert(path: PathLike, actor_params: dict, record: dict) -> None:
-    """Writes the actor's parameters and the record to `path` (a temporary name first, then renamed)."""
-    path = Path(path).expanduser()
-    path.parent.mkdir(parents=True, exist_ok=True)
-    flat = flax.traverse_util.flatten_dict(jax.device_get(actor_params), sep="/")
-    temporary = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-    with open(temporary, "wb") as file:
-        np.savez(
-            file,
-            **{f"actor/{name}": np.asarray(value) for name, value in flat.items()},
-            **{_META_KEY: np.array(json.dumps(record, sort_keys=True))},
-        )
-    temporary.replace(path)
-
-
 def default_expert_path() -> Path:
     """The user's own expert at DEFAULT_EXPERT_PATH when there is one, else the one shipped with the library."""
     return DEFAULT_EXPERT_PATH if DEFAULT_EXPERT_PATH.is_file() else SHIPPED_EXPERT_PATH
@@ -158,13 +138,7 @@ def load_expert(path: PathLike | None = None) -> tuple[ExpertFn, dict]:
             f"`python -m experiments.train_expert --out={path}` (OGBench's 400k SAC steps) or pass --expert"
         )
     try:
-        with np.load(path, allow_pickle=False) as archive:
-            record = json.loads(str(archive[_META_KEY]))
-            flat = {name.removeprefix("actor/"): archive[name] for name in archive.files if name.startswith("actor/")}
-        config = ml_collections.ConfigDict(record["sac_config"])
-        agent = sac.SAC(config, ACTION_DIM)
-        params = {"actor": flax.traverse_util.unflatten_dict(flat, sep="/")}
-        agent.act(params, np.zeros((1, OBS_DIM), np.float32))
-    except (OSError, KeyError, ValueError, TypeError, zipfile.BadZipFile, zlib.error) as error:
+        agent, params, record = sac.load_actor(path, OBS_DIM, ACTION_DIM)
+    except sac.ActorFileError as error:
         raise ExpertError(f"{path} is not an ant expert written by experiments.train_expert: {error}") from error
     return lambda observations: np.asarray(agent.act(params, np.asarray(observations, np.float32))), record

@@ -23,6 +23,7 @@ import jax.numpy as jnp
 import mujoco
 import numpy as np
 from brax.envs.wrappers.training import EpisodeWrapper
+from mujoco import mjx
 from mujoco.mjx._src import io as _mjx_io
 
 from envs.jax_tasks import BODY_TASKS, batched_rewards, reward_model
@@ -115,6 +116,15 @@ class JaxEnv:
 
     def step(self, state, action: jnp.ndarray):
         return _strong(self._env.step(state, action))
+
+    def reset_to(self, key: jax.Array, qpos: jnp.ndarray, qvel: jnp.ndarray):
+        """A fresh episode whose body starts at (qpos, qvel), e.g. a clip's first frame (Playground bodies)."""
+        if self.spec.suite != "playground":
+            raise ValueError(f"{self.spec.env_id}: starting from a given physics state needs a Playground body")
+        state = self._env.reset(key)
+        inner = self._env.env
+        data = mjx.forward(inner.mjx_model, state.data.replace(qpos=qpos, qvel=qvel))
+        return _strong(state.replace(data=data, obs=inner._get_obs(data, state.info)))
 
     def physics(self, state) -> tuple[jnp.ndarray, jnp.ndarray]:
         """(qpos, qvel) of a state (any batch shape)."""

@@ -5,7 +5,8 @@ A clip file is an npz with
 - `observations` (N, T, obs_dim) float32: N clips of up to T steps, as the body's env observes them;
 - `qpos` (N, T, nq) and `qvel` (N, T, nv) float32: the physics of each step (rewards and renders need them);
 - `lengths` (N,) int: the steps of each clip that are real (the rest pad its rows; optional, default T);
-- `env` (a string): the env id the clips were recorded on, e.g. "dmc-walker".
+- `env` (a string): the env id the clips were recorded on, e.g. "dmc-walker";
+- `names` (N,) strings: what each clip shows, e.g. "walker-walk/0" (optional, default its index).
 Users can fill one from their own motions; `load_clips` refuses a file that lacks a key, has the wrong size
 for the body, holds NaN or infinity, or has clips too short for a window, naming the file and the key.
 """
@@ -33,9 +34,10 @@ class Clips:
     qpos: jnp.ndarray
     qvel: jnp.ndarray
     lengths: jnp.ndarray
+    names: tuple[str, ...] = flax.struct.field(pytree_node=False, default=())
 
 
-def save_clips(path: str | Path, env: str, observations, qpos, qvel, lengths=None) -> None:
+def save_clips(path: str | Path, env: str, observations, qpos, qvel, lengths=None, names=None) -> None:
     """Writes clips to `path` in the format above (a temporary name first, then renamed)."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
@@ -47,6 +49,7 @@ def save_clips(path: str | Path, env: str, observations, qpos, qvel, lengths=Non
         "qvel": np.asarray(qvel, np.float32),
         "lengths": np.asarray(lengths, np.int32),
         "env": np.array(env),
+        "names": np.array([str(i) for i in range(len(observations))] if names is None else list(names)),
     }
     temporary = path.with_name(f".{path.name}.{os.getpid()}.tmp")
     try:
@@ -87,6 +90,8 @@ def load_clips(path: str | Path, env: str, obs_dim: int, nq: int, nv: int, min_l
         raise ClipError(
             f"{path}: key 'lengths' must give each of the {n} clips {min_length} to {steps} steps, got {lengths}"
         )
+    if "names" in arrays and arrays["names"].shape != (n,):
+        raise ClipError(f"{path}: key 'names' has shape {arrays['names'].shape}, expected ({n},): one per clip")
     for key in ("observations", "qpos", "qvel"):
         valid = np.arange(steps)[None, :] < lengths[:, None]
         if not np.all(np.isfinite(arrays[key][valid])):
@@ -96,6 +101,7 @@ def load_clips(path: str | Path, env: str, obs_dim: int, nq: int, nv: int, min_l
         qpos=jnp.asarray(arrays["qpos"], jnp.float32),
         qvel=jnp.asarray(arrays["qvel"], jnp.float32),
         lengths=jnp.asarray(lengths, jnp.int32),
+        names=tuple(str(name) for name in arrays.get("names", np.arange(n))),
     )
 
 

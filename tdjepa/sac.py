@@ -6,12 +6,20 @@ scans it over a stack of batches, so an online loop pays one dispatch per chunk 
 """
 
 import functools
+import json
+import os
+import zipfile
+import zlib
+from pathlib import Path
 
+import flax.errors
 import flax.linen as nn
 import flax.struct
+import flax.traverse_util
 import jax
 import jax.numpy as jnp
 import ml_collections
+import numpy as np
 import optax
 
 from tdjepa.networks import RELU_GAIN, dense
@@ -189,3 +197,52 @@ class SAC:
         count = jax.tree.leaves(batches)[0].shape[0]
         state, metrics = jax.lax.scan(step, state, (batches, jnp.arange(count)))
         return state, jax.tree.map(jnp.mean, metrics)
+
+
+_RECORD_KEY = "metadata"
+
+
+class ActorFileError(ValueError):
+    """An actor file that cannot be read back (missing, truncated, another format or another size)."""
+
+
+def save_actor(path: str | Path, actor_params: Params, record: dict) -> None:
+    """Writes an actor's parameters and its record (which holds its `sac_config`) to an npz file at `path`
+    (a temporary name first, then renamed)."""
+    path = Path(path).expanduser()
+    path.parent.mkdir(parents=True, exist_ok=True)
+    flat = flax.traverse_util.flatten_dict(jax.device_get(actor_params), sep="/")
+    temporary = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+    try:
+        with open(temporary, "wb") as file:
+            np.savez(
+                file,
+                **{f"actor/{name}": np.asarray(value) for name, value in flat.items()},
+                **{_RECORD_KEY: np.array(json.dumps(record, sort_keys=True))},
+            )
+        temporary.replace(path)
+    finally:
+        temporary.unlink(missing_ok=True)
+
+
+def read_actor(path: str | Path) -> tuple[dict, dict]:
+    """({"actor": params}, record) of an actor file written by `save_actor`; ActorFileError if unreadable."""
+    try:
+        with np.load(Path(path).expanduser(), allow_pickle=False) as archive:
+            record = json.loads(str(archive[_RECORD_KEY]))
+            flat = {name.removeprefix("actor/"): archive[name] for name in archive.files if name.startswith("actor/")}
+    except (OSError, KeyError, ValueError, zipfile.BadZipFile, zlib.error) as error:
+        raise ActorFileError(str(error)) from error
+    return {"actor": flax.traverse_util.unflatten_dict(flat, sep="/")}, record
+
+
+def load_actor(path: str | Path, obs_dim: int, action_dim: int) -> tuple[SAC, dict, dict]:
+    """(agent, {"actor": params}, record) of an actor file written by `save_actor`, checked by acting once on
+    an `obs_dim` observation; ActorFileError says what is wrong."""
+    params, record = read_actor(path)
+    try:
+        agent = SAC(ml_collections.ConfigDict(record["sac_config"]), action_dim)
+        agent.act(params, np.zeros((1, obs_dim), np.float32))
+    except (KeyError, ValueError, TypeError, flax.errors.FlaxError) as error:
+        raise ActorFileError(str(error)) from error
+    return agent, params, record

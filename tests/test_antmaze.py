@@ -33,7 +33,7 @@ def untrained_expert(tmp_path_factory: pytest.TempPathFactory) -> pathlib.Path:
     config = sac.default_config()
     state = sac.SAC(config, ant_expert.ACTION_DIM).init(jax.random.PRNGKey(0), ant_expert.OBS_DIM)
     path = tmp_path_factory.mktemp("expert") / "ant.npz"
-    ant_expert.save_expert(path, state.params["actor"], {"sac_config": config.to_dict(), "num_steps": 0})
+    sac.save_actor(path, state.params["actor"], {"sac_config": config.to_dict(), "num_steps": 0})
     return path
 
 
