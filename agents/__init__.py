@@ -6,10 +6,10 @@ module to `RECORDS` below. Everything else (CLIs, presets, benchmark, tests) rea
 
 import ml_collections
 
-from agents import fb, td_jepa
+from agents import fb, fb_cpr, td_jepa
 from tdjepa.agent import AgentRecord, ZeroShotAgent
 
-RECORDS: dict[str, AgentRecord] = {module.RECORD.name: module.RECORD for module in (td_jepa, fb)}
+RECORDS: dict[str, AgentRecord] = {module.RECORD.name: module.RECORD for module in (td_jepa, fb, fb_cpr)}
 NAMES = tuple(RECORDS)
 
 

@@ -26,6 +26,7 @@ import optax
 
 from agents import fb
 from tdjepa.actor_objectives import ActionValue, ValueFn, ensemble_value
+from tdjepa.agent import AgentRecord, Preset
 from tdjepa.data import Batch
 from tdjepa.ensembles import pessimism
 from tdjepa.latent_space import project_to_sphere, sample_sphere
@@ -59,6 +60,8 @@ def add_fb_cpr_defaults(c: ml_collections.ConfigDict) -> None:
     c.discriminator_hidden_layers = 3
     c.ortho_coef = 100.0
     c.discount = 0.98
+    c.bc_coeff = 0.0  # online, the replay's actions are the agent's own (FB's online CPU preset does the same)
+    c.expert_clips = ""  # the demonstrations' clip file (tdjepa.clips); "": the clips shipped for the run's env
     # Rollouts draw z as training does (the reference's rollouts read its buffer of training latents).
     c.rollout_goal_ratio = c.train_goal_ratio
     c.rollout_expert_ratio = c.expert_asm_ratio
@@ -289,3 +292,66 @@ class FBCPR(fb.FB):
             state.replace(params=params, stats=stats), opt_states, forward_view, value_fn, z, batch.actions, k_actor
         )
         return new_state, metrics | fb_metrics | critic_metrics | actor_metrics
+
+
+# The reference's FB-CPR ("S", humenv; shared/reference/fb_bfm_zero_slim_reference.md §2.4) on FB's online
+# preset (the DMC networks and Meta Motivo's loop): wider F / actor, a one-layer B, a 1024-wide discriminator.
+# Not taken: its implicit-reward Q loss (q_loss_coef 0.1), which this library's FB does not have.
+_PAPER = dict(
+    z_dim=256,
+    forward_hidden_dim=1024,
+    forward_hidden_layers=2,
+    actor_hidden_dim=1024,
+    actor_hidden_layers=2,
+    backward_hidden_dim=256,
+    backward_hidden_layers=1,
+    discriminator_hidden_dim=1024,
+    discriminator_hidden_layers=3,
+    lr_f=1e-4,
+    lr_b=1e-5,
+    lr_actor=1e-4,
+    ortho_coef=100.0,
+    batch_size=1024,
+    f_tau=0.01,
+    b_tau=0.01,
+    actor_pessimism=0.5,
+    normalize_obs=True,
+    bc_coeff=0.0,
+    discount=0.98,
+    train_goal_ratio=0.2,
+    rollout_goal_ratio=0.2,
+)
+_FB_ONLINE = fb.PRESETS["paper_online"]
+PRESETS = {
+    "cpu": Preset(
+        lambda domain, variant: {},
+        0,
+        0,
+        0,
+        "the default config, sized for two CPU cores (online only)",
+        env_steps=256_000,
+        eval_every_env_steps=128_000,
+        env_steps_per_call=25_600,
+    ),
+    "paper_online": Preset(
+        lambda domain, variant: _FB_ONLINE.overrides(domain, variant) | _PAPER,
+        0,
+        0,
+        0,
+        "FB-CPR with the reference's networks and loop",
+        env_steps=_FB_ONLINE.env_steps,
+        eval_every_env_steps=_FB_ONLINE.eval_every_env_steps,
+        env_steps_per_call=_FB_ONLINE.env_steps_per_call,
+    ),
+}
+
+RECORD = AgentRecord(
+    name="fb_cpr",
+    agent_class=FBCPR,
+    default_config=default_config,
+    presets=PRESETS,
+    tiny_config=fb.RECORD.tiny_config | dict(seq_length=4, discriminator_hidden_dim=16),
+    benchmark_sizes={},  # its updates need rollouts and demonstrations: measured online (--online_loop)
+    online_only=True,
+    description="FB regularised towards demonstrations (Meta Motivo)",
+)

@@ -301,6 +301,8 @@ def main(argv: list[str]) -> None:
     for name in FLAGS.agents:
         if name not in agents.NAMES:
             raise app.UsageError(f"--agents: unknown agent {name!r}; accepted values: {', '.join(agents.NAMES)}")
+        if not agents.record(name).benchmark_sizes:
+            raise app.UsageError(f"--agents={name}: updates on offline batches do not apply (it trains online)")
     for env_id in FLAGS.jax_envs + ([FLAGS.online_loop] if FLAGS.online_loop else []):
         if env_id not in jax_envs.ENV_IDS:
             raise app.UsageError(f"--jax_envs/--online_loop: unknown JAX env {env_id!r}; accepted: {jax_envs.ENV_IDS}")

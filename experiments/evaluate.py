@@ -10,6 +10,8 @@ it now.
 import functools
 from pathlib import Path
 
+import jax
+import numpy as np
 from absl import app, flags, logging
 
 from envs import ogbench as ogb
@@ -20,8 +22,16 @@ from experiments.flag_utils import (
     evaluation_workers,
     saved_run_from_flags,
 )
-from tdjepa.online import run_source
-from tdjepa.online_eval import evaluate_online_seeds, record_online
+from tdjepa.clips import ClipError
+from tdjepa.online import run_source, tracking_clips
+from tdjepa.online_eval import (
+    TRACKING_WINDOW,
+    evaluate_online_seeds,
+    few_shot_search,
+    prompt_latents,
+    record_online,
+    track_clips,
+)
 from tdjepa.runs import seeds
 from tdjepa.training import seed_slice
 from tdjepa.video import SUFFIXES, write_video
@@ -46,6 +56,17 @@ flags.DEFINE_bool(
 flags.DEFINE_integer("video_size", 192, "Video frame height and width (state envs; visual ones show their frames).")
 flags.DEFINE_integer("video_every", 4, "Record every n-th step (a 1000-step episode at 4: 250 frames, 10 s).")
 flags.DEFINE_float("video_fps", 25.0, "Frames per second of the videos.")
+flags.DEFINE_integer(
+    "few_shot_iterations",
+    0,
+    "Online runs: also search z for each task by CEM with the policy frozen, this many rounds from the "
+    "reward-inferred z (first seed), and report the return before and after.",
+)
+flags.DEFINE_string(
+    "tracking_clips",
+    None,
+    "Online runs: clip file to track (default: the held-out clips shipped for the run's env, if any).",
+)
 flags.DEFINE_enum("video_format", "mp4", [s.lstrip(".") for s in SUFFIXES], "Video file format.")
 FLAGS = flags.FLAGS
 
@@ -112,6 +133,10 @@ def evaluate_online_run(workdir: Path, agent, runners, config: dict, step: int) 
         if FLAGS[flag].value:
             raise app.UsageError(f"--{flag} is for runs trained on a dataset; {workdir} trained online")
     source = run_source(config, agent)
+    try:
+        clips = tracking_clips(config["env"], FLAGS.tracking_clips)
+    except ClipError as error:
+        raise app.UsageError(f"--tracking_clips: {error}") from None
     run_seeds = seeds(config)
     per_seed = evaluate_online_seeds(
         agent,
@@ -120,11 +145,18 @@ def evaluate_online_run(workdir: Path, agent, runners, config: dict, step: int) 
         run_seeds,
         num_episodes=FLAGS.eval_episodes,
         num_inference_samples=FLAGS.inference_samples,
+        tracking=clips,
     )
     extra = {"versions": config["versions"], "checkpoint_step": step}
+    if FLAGS.few_shot_iterations > 0:
+        extra["few_shot"] = few_shot_rows(agent, runners, source, run_seeds[0])
     result = report.online_summary(config["agent"], config["env"], step, per_seed, run_seeds, extra)
     report.write_results(workdir, result)
     print(report.format_online_table(result))
+    for row in extra.get("few_shot", []):
+        print(
+            f"few-shot {row['task']:<24} zero-shot z {row['zero_shot_return']:8.1f} -> searched z {row['return']:8.1f}"
+        )
     print(f"wrote {workdir / 'eval.json'} and {workdir / 'eval.png'}")
     if FLAGS.video:
         episodes = record_online(
@@ -143,6 +175,47 @@ def evaluate_online_run(workdir: Path, agent, runners, config: dict, step: int) 
                 FLAGS.video_fps,
             )
             print(f"wrote {path}: {len(frames)} frames, return {episode['return']:.1f}")
+        if clips is not None:
+            write_tracking_videos(
+                workdir / "videos", agent, seed_slice(runners.agent, 0), source.env, clips, run_seeds[0]
+            )
+
+
+def few_shot_rows(agent, runners, source, seed: int) -> list[dict]:
+    """Per task of the env, the first seed's return with its reward-inferred z and with the z CEM finds."""
+    state, source_state = seed_slice(runners.agent, 0), seed_slice(runners.source_state, 0)
+    key = jax.random.PRNGKey(seed)
+    samples = source.transitions(source_state, jax.random.fold_in(key, 1), FLAGS.inference_samples)
+    reward_z = prompt_latents(agent, state, source.env, samples)["reward"]
+    rows = []
+    for t, task in enumerate(source.env.tasks):
+        found = few_shot_search(
+            agent,
+            state,
+            source.env,
+            t,
+            reward_z[t],
+            jax.random.fold_in(key, 2 + t),
+            iterations=FLAGS.few_shot_iterations,
+        )
+        rows.append(
+            {"task": task, "mode": "few_shot", "return": found["few_shot_return"]}
+            | {k: found[k] for k in ("zero_shot_return", "search_curve")}
+        )
+    return rows
+
+
+def write_tracking_videos(folder: Path, agent, state, env, clips, seed: int) -> None:
+    """Per clip, the tracked motion (left) next to the clip itself (right)."""
+    key = jax.random.fold_in(jax.random.fold_in(jax.random.PRNGKey(seed), 7), 0)
+    errors, qpos = jax.jit(lambda s: track_clips(agent, s, env, clips, None, key, TRACKING_WINDOW))(state)
+    for i, name in enumerate(clips.names or [str(i) for i in range(len(errors))]):
+        steps = slice(0, int(clips.lengths[i]) - 1, FLAGS.video_every)
+        tracked = env.render(np.asarray(qpos[i, steps]), FLAGS.video_size)
+        reference = env.render(np.asarray(clips.qpos[i, 1:][steps]), FLAGS.video_size)
+        file = f"tracking_{name.replace('/', '_')}.{FLAGS.video_format}"
+        path = write_video(folder / file, np.concatenate([tracked, reference], 2), FLAGS.video_fps)
+        print(f"wrote {path}: {len(tracked)} frames (tracked | clip), error {float(errors[i]):.3f}")
 
 
 def write_videos(folder: Path, agent, state, tasks, dataset: dict, seed: int) -> None:

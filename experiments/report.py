@@ -46,18 +46,21 @@ def summary(agent: str, env: str, step: int, per_seed: list[list[dict]], seeds: 
 
 
 def online_summary(agent: str, env: str, step: int, per_seed: list[list[dict]], seeds: list[int], extra: dict) -> dict:
-    """The eval.json content of an online run: per task and mode the return and the random-z policy's, averaged
-    over seeds, and per mode the mean of both."""
-    keys = ("return", "random_z_return")
+    """The eval.json content of an online run: per task (or tracked clip) and mode the return and the random-z
+    policy's (the tracking error and the random z's), averaged over seeds, and per mode the mean of each."""
     tasks = [
-        {"task": rows[0]["task"], "mode": rows[0]["mode"]} | {k: float(np.mean([r[k] for r in rows])) for k in keys}
+        {"task": rows[0]["task"], "mode": rows[0]["mode"]}
+        | {k: float(np.mean([r[k] for r in rows])) for k in rows[0] if k not in ("task", "mode")}
         for rows in zip(*per_seed, strict=True)
     ]
-    means = {
-        f"mean_{mode}_{key}": float(np.mean([r[key] for r in tasks if r["mode"] == mode]))
-        for mode in sorted({r["mode"] for r in tasks})
-        for key in keys
-    }
+    means = {}
+    for mode in sorted({r["mode"] for r in tasks}):
+        rows = [r for r in tasks if r["mode"] == mode]
+        means |= {
+            f"mean_{mode}_{key}": float(np.mean([r[key] for r in rows]))
+            for key in rows[0]
+            if key not in ("task", "mode")
+        }
     return (
         {"agent": agent, "env": env, "step": step, "tasks": tasks}
         | means
@@ -67,14 +70,20 @@ def online_summary(agent: str, env: str, step: int, per_seed: list[list[dict]], 
 
 
 def format_online_table(result: dict) -> str:
-    """A plain-text table of the prompted and random-z returns per task and mode."""
+    """A plain-text table of the prompted and random-z returns per task and mode, then the tracking errors."""
     lines = [
         f"zero-shot returns: agent={result['agent']} env={result['env']} env steps={result['step']} "
         f"seeds={result['seeds']}",
         f"{'mode':<8}{'task':<26}{'return':>9}{'random z':>10}",
     ]
+    tracked = [row for row in result["tasks"] if row["mode"] == "tracking"]
     for row in result["tasks"]:
-        lines.append(f"{row['mode']:<8}{row['task']:<26}{row['return']:>9.1f}{row['random_z_return']:>10.1f}")
+        if row["mode"] != "tracking":
+            lines.append(f"{row['mode']:<8}{row['task']:<26}{row['return']:>9.1f}{row['random_z_return']:>10.1f}")
+    if tracked:
+        lines.append(f"{'mode':<8}{'clip':<26}{'error':>9}{'random z':>10}   (mean |qpos - clip qpos|)")
+        for row in tracked:
+            lines.append(f"{row['mode']:<8}{row['task']:<26}{row['error']:>9.3f}{row['random_z_error']:>10.3f}")
     return "\n".join(lines)
 
 
@@ -99,7 +108,7 @@ def write_results(workdir: Path, result: dict) -> None:
     online = "random_z_return" in result["tasks"][0]
     metric = "return" if online else "success"
     fig, axes = plt.subplots(1, 2, figsize=(11, 4))
-    tasks = result["tasks"]
+    tasks = [r for r in result["tasks"] if r["mode"] != "tracking"]  # errors are not on the return scale
     labels = [f"{r['mode']}\n{r['task']}" for r in tasks]
     axes[0].bar(
         range(len(tasks)),

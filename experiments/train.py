@@ -19,6 +19,7 @@ import ml_collections
 from absl import app, flags, logging
 from jax.sharding import NamedSharding, PartitionSpec
 
+import agents
 from envs import jax_envs
 from envs import ogbench as ogb
 from envs.env_workers import EnvWorkers
@@ -45,7 +46,7 @@ from tdjepa import distributed
 from tdjepa.checkpoints import Checkpointer
 from tdjepa.loop import Schedule, run_loop
 from tdjepa.metrics_log import MetricsLogger
-from tdjepa.online import OnlineSource
+from tdjepa.online import OnlineSource, run_clips, tracking_clips
 from tdjepa.online_eval import evaluate_online_seeds
 from tdjepa.runs import CONFIG_FILE, write_json
 from tdjepa.training import RunnerState, compile_chunk, data_mesh, replicate, seed_slice
@@ -106,6 +107,11 @@ FLAGS = flags.FLAGS
 
 def check_flags(config: ml_collections.ConfigDict, schedule: dict[str, int]) -> None:
     """Refuses bad flag values before any long work starts."""
+    if agents.record(FLAGS.agent).online_only and not is_online(FLAGS.env):
+        raise app.UsageError(
+            f"--agent={FLAGS.agent} trains online on its own rollouts; --env={FLAGS.env} is a dataset "
+            f"(JAX envs: {', '.join(jax_envs.ENV_IDS)})"
+        )
     values = schedule | {name: FLAGS[name].value for name in ("num_seeds", "eval_episodes", "inference_samples")}
     for name in ("num_seeds", "num_steps", "updates_per_call", "eval_episodes", "inference_samples"):
         if values[name] <= 0:
@@ -146,7 +152,7 @@ def check_online_flags(config: ml_collections.ConfigDict, schedule: dict[str, in
     if FLAGS.host_data:
         raise app.UsageError(f"--host_data samples a dataset; --env={FLAGS.env} trains online from its replay buffer")
     try:
-        OnlineSource.from_config(None, None, config)
+        OnlineSource.from_config(None, None, config, run_clips(FLAGS.env, config))
     except ValueError as err:
         raise app.UsageError(f"--env={FLAGS.env}: {err}") from None
     devices = mesh_size()
@@ -323,6 +329,9 @@ def train_online(config: dict, schedule: dict[str, int]) -> None:
     mesh = run_mesh()
     agent, source, runners = build_online_run(config)
     seeds = [FLAGS.seed + i for i in range(FLAGS.num_seeds)]
+    # Agents trained on demonstrations are evaluated on tracking the held-out clips shipped for the env (others
+    # by experiments.evaluate, which tracks with any agent).
+    tracking = tracking_clips(env) if "expert_clips" in config["agent_config"] else None
 
     def evaluate(step: int, runners_now: RunnerState) -> dict:
         per_seed = evaluate_online_seeds(
@@ -332,6 +341,7 @@ def train_online(config: dict, schedule: dict[str, int]) -> None:
             seeds,
             num_episodes=FLAGS.eval_episodes,
             num_inference_samples=FLAGS.inference_samples,
+            tracking=tracking,
         )
         result = report.online_summary(agent_name, env, step, per_seed, seeds, {"versions": config["versions"]})
         print("\n" + report.format_online_table(result))

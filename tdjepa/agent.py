@@ -82,6 +82,7 @@ class AgentRecord:
     tiny_config: Mapping[str, Any]
     benchmark_sizes: Mapping[str, tuple[str, Mapping[str, Any]]]
     variant_fields: tuple[str, ...] = ()
+    online_only: bool = False  # trains on its own rollouts only (no offline datasets)
     description: str = ""
 
     def config(

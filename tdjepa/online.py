@@ -24,7 +24,7 @@ import jax.numpy as jnp
 import ml_collections
 
 from tdjepa.agent import ZeroShotAgent
-from tdjepa.clips import Clips, sample_windows
+from tdjepa.clips import ClipError, Clips, load_clips, sample_windows
 from tdjepa.data import Batch
 from tdjepa.state import AgentState
 
@@ -274,11 +274,44 @@ def _rows(mask: jnp.ndarray, like: jnp.ndarray) -> jnp.ndarray:
     return mask.reshape(mask.shape + (1,) * (like.ndim - 1))
 
 
+def run_clips(env_id: str, c: ml_collections.ConfigDict) -> Clips | None:
+    """The demonstrations of an agent config with an `expert_clips` field (its file, or when empty the clips
+    shipped for `env_id`), each long enough for a window and its successor; None for agents without. A bad
+    or missing file raises ClipError naming it."""
+    if "expert_clips" not in c:
+        return None
+    from envs import body_experts, jax_envs  # the core reaches the env registry only for runs that train online
+
+    env = jax_envs.make(env_id)
+    path = c.expert_clips or body_experts.shipped_clips(env_id)
+    if not c.expert_clips and not path.is_file():
+        raise ClipError(
+            f"no demonstration clips are shipped for {env_id} ({path}): record some with "
+            "`python -m experiments.record_clips` and give them as --config.expert_clips"
+        )
+    nq, nv = env.mj_model.nq, env.mj_model.nv
+    return load_clips(path, env_id, env.observation_size, nq, nv, min_length=c.seq_length + 1)
+
+
+def tracking_clips(env_id: str, path: str | None = None) -> Clips | None:
+    """The clips online evaluation tracks: the file at `path`, else the held-out clips shipped for `env_id`
+    (None when none are)."""
+    from envs import body_experts, jax_envs
+
+    env = jax_envs.make(env_id)
+    if path is None:
+        path = body_experts.shipped_clips(env_id, held_out=True)
+        if not path.is_file():
+            return None
+    return load_clips(path, env_id, env.observation_size, env.mj_model.nq, env.mj_model.nv)
+
+
 def run_source(config: dict, agent: ZeroShotAgent) -> OnlineSource:
     """The online source of a run's config (its env is one of envs.jax_envs' ids)."""
-    from envs import jax_envs  # the core reaches the env registry only for runs that train online
+    from envs import jax_envs
 
-    return OnlineSource.from_config(jax_envs.make(config["env"]), agent, agent.config)
+    clips = run_clips(config["env"], agent.config)
+    return OnlineSource.from_config(jax_envs.make(config["env"]), agent, agent.config, clips)
 
 
 def initial_source_state(source: OnlineSource, seed: int) -> OnlineState:

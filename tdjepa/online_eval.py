@@ -8,6 +8,15 @@ policy, whose return on every task is the baseline: RANDOM_Z_EPISODES_PER_EPISOD
 each with its own prior z (one policy per z, so its return varies more across episodes than a prompt's). All
 rollouts run together in one jitted scan; returns sum the task's reward over the episode, stopping at a
 termination.
+
+Tracking (given clips): the body starts at each clip's first frame and acts at step t with
+z_t = proj(mean of B over the next `window` frames of the clip, s_{t+1} … s_{t+window}, cut at its end), the
+reference's tracking prompt; the error is the mean over steps of ‖qpos − the clip's qpos‖, next to the error
+of a random z held for the whole clip.
+
+Few-shot adaptation (`few_shot_search`): the cross-entropy method over z on the √d-sphere with the policy frozen,
+from the reward-inferred z, each candidate scored by the task's return over the same episodes; the gain is
+measured on fresh episodes, the searched z against the zero-shot one.
 """
 
 import jax
@@ -15,12 +24,15 @@ import jax.numpy as jnp
 import numpy as np
 
 from tdjepa.agent import ZeroShotAgent
+from tdjepa.clips import Clips
+from tdjepa.latent_space import project_to_sphere
 from tdjepa.online import OnlineSource, OnlineState
 from tdjepa.state import AgentState
 from tdjepa.training import seed_slice
 
 ONLINE_MODES = ("reward", "goal")
 RANDOM_Z_EPISODES_PER_EPISODE = 4
+TRACKING_WINDOW = 8  # frames each tracking latent averages (the reference's seq_length)
 
 
 def prompt_latents(
@@ -63,6 +75,57 @@ def rollout_returns(
     return (returns, trajectory) if positions else returns
 
 
+def tracking_latents(agent: ZeroShotAgent, state: AgentState, observations, length, window: int) -> jnp.ndarray:
+    """(T − 1, d) latents of one clip: z_t = proj(mean B(s_k) over k = t+1 … min(t + window, length − 1))."""
+    features = agent.reward_features(state, observations)
+    steps = observations.shape[0]
+    features = features * (jnp.arange(steps) < length)[:, None]
+    sums = jnp.concatenate([jnp.zeros_like(features[:1]), jnp.cumsum(features, 0)])  # sums[k] = Σ_{j<k}
+    start = jnp.arange(1, steps)
+    end = jnp.maximum(jnp.minimum(start + window, length), start + 1)
+    return project_to_sphere((sums[end] - sums[start]) / (end - start)[:, None])
+
+
+def track_clips(
+    agent: ZeroShotAgent, state: AgentState, env, clips: Clips, z: jnp.ndarray, key: jax.Array, window: int
+):
+    """Every clip tracked from its first frame: (N,) mean qpos errors and the body's qpos (N, T − 1, nq).
+    z: (N, T − 1, d) latents per step, or None for the tracking latents of each clip."""
+    if z is None:
+        z = jax.vmap(lambda o, n: tracking_latents(agent, state, o, n, window))(clips.observations, clips.lengths)
+    num, steps = clips.observations.shape[:2]
+    k_reset, k_act = jax.random.split(key)
+    env_state = jax.vmap(env.reset_to)(jax.random.split(k_reset, num), clips.qpos[:, 0], clips.qvel[:, 0])
+
+    def step(env_state, inputs):
+        z_t, target, k = inputs
+        action = agent.act(state, env_state.obs, z_t, k if agent.samples_at_evaluation else None)
+        env_state = jax.vmap(env.step)(env_state, action)
+        qpos = env.physics(env_state)[0]
+        return env_state, (jnp.linalg.norm(qpos - target, axis=-1), qpos)
+
+    inputs = (jnp.swapaxes(z, 0, 1), jnp.swapaxes(clips.qpos[:, 1:], 0, 1), jax.random.split(k_act, steps - 1))
+    _, (errors, qpos) = jax.lax.scan(step, env_state, inputs)
+    valid = jnp.arange(1, steps)[:, None] < clips.lengths[None, :]  # (T − 1, N)
+    return (errors * valid).sum(0) / valid.sum(0), jnp.swapaxes(qpos, 0, 1)
+
+
+def evaluate_tracking(
+    agent: ZeroShotAgent, state: AgentState, env, clips: Clips, seed: int, window: int = TRACKING_WINDOW
+) -> list[dict]:
+    """Rows {task: clip name, mode: "tracking", error, random_z_error} per clip."""
+    k_track, k_random = jax.random.split(jax.random.fold_in(jax.random.PRNGKey(seed), 7))
+    num, steps = clips.observations.shape[:2]
+    random_z = jnp.repeat(agent.sample_z(k_random, num)[:, None], steps - 1, 1)
+    run = jax.jit(lambda state, clips, z: track_clips(agent, state, env, clips, z, k_track, window)[0])
+    errors, random_errors = np.asarray(run(state, clips, None)), np.asarray(run(state, clips, random_z))
+    names = clips.names or tuple(str(i) for i in range(num))
+    return [
+        {"task": name, "mode": "tracking", "error": float(e), "random_z_error": float(r)}
+        for name, e, r in zip(names, errors, random_errors, strict=True)
+    ]
+
+
 def evaluate_online(
     agent: ZeroShotAgent,
     state: AgentState,
@@ -72,8 +135,10 @@ def evaluate_online(
     num_episodes: int,
     num_inference_samples: int,
     seed: int,
+    tracking: Clips | None = None,
 ) -> list[dict]:
-    """Rows {task, mode, return, random_z_return} per task and mode (mean over episodes)."""
+    """Rows {task, mode, return, random_z_return} per task and mode (mean over episodes), and with `tracking`
+    clips the rows of `evaluate_tracking`."""
     env = source.env
     k_samples, k_random, k_reset, k_act = jax.random.split(jax.random.PRNGKey(seed), 4)
     returns = _evaluate(agent, source, num_episodes, num_inference_samples)(
@@ -91,6 +156,8 @@ def evaluate_online(
                     "random_z_return": float(returns["random_z"][t]),
                 }
             )
+    if tracking is not None:
+        rows += evaluate_tracking(agent, state, env, tracking, seed)
     return rows
 
 
@@ -129,6 +196,7 @@ def evaluate_online_seeds(
     *,
     num_episodes: int,
     num_inference_samples: int,
+    tracking: Clips | None = None,
 ) -> list[list[dict]]:
     """`evaluate_online` of every seed of seed-stacked runners (each from its own buffer), in seed order."""
     return [
@@ -140,6 +208,7 @@ def evaluate_online_seeds(
             num_episodes=num_episodes,
             num_inference_samples=num_inference_samples,
             seed=seed,
+            tracking=tracking,
         )
         for i, seed in enumerate(seeds)
     ]
@@ -177,3 +246,48 @@ def _evaluate(agent: ZeroShotAgent, source: OnlineSource, num_episodes: int, num
 
     _COMPILED[cache_key] = jax.jit(run)
     return _COMPILED[cache_key]
+
+
+def few_shot_search(
+    agent: ZeroShotAgent,
+    state: AgentState,
+    env,
+    task: int,
+    z0: jnp.ndarray,
+    key: jax.Array,
+    *,
+    iterations: int,
+    population: int = 16,
+    elites: int = 4,
+    episodes: int = 2,
+    sigma: float = 0.5,
+) -> dict:
+    """CEM over z for task index `task` of `env`, from z0: each round scores `population` candidates
+    proj(mean + σ·ε) (z0 itself first, then the best so far) on `episodes` shared resets and refits the mean and
+    σ to the `elites` best. Returns the best z and the zero-shot and searched returns on fresh episodes."""
+    score = jax.jit(
+        lambda z, resets, k: (
+            rollout_returns(agent, state, env, jnp.repeat(z, resets.shape[0], 0), jnp.tile(resets, (z.shape[0], 1)), k)[
+                :, task
+            ]
+            .reshape(z.shape[0], resets.shape[0])
+            .mean(1)
+        )
+    )
+    k_resets, k_act, k_search, k_test = jax.random.split(key, 4)
+    resets = jax.random.split(k_resets, episodes)
+    mean, best_z, best = z0, z0, -jnp.inf
+    curve = []
+    for i in range(iterations):
+        noise = jax.random.normal(jax.random.fold_in(k_search, i), (population - 1, z0.shape[-1]))
+        candidates = jnp.concatenate([best_z[None], project_to_sphere(mean + sigma * noise)])
+        returns = score(candidates, resets, k_act)
+        order = jnp.argsort(-returns)
+        if returns[order[0]] > best:
+            best, best_z = returns[order[0]], candidates[order[0]]
+        elite = candidates[order[:elites]]
+        mean, sigma = elite.mean(0), float(jnp.mean(elite.std(0)))
+        curve.append(float(best))
+    test = jax.random.split(k_test, episodes)
+    before, after = np.asarray(score(jnp.stack([z0, best_z]), test, jax.random.fold_in(k_act, 1)))
+    return {"z": best_z, "zero_shot_return": float(before), "few_shot_return": float(after), "search_curve": curve}

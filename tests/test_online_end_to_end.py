@@ -1,14 +1,17 @@
 """experiments.train and experiments.evaluate on a JAX env (online FB on MuJoCo Playground's walker), at the
-smallest sizes: results, a resumed run that ends where an uninterrupted one does (buffer and envs included), a
-run split over two processes (and their devices), and bad input refused before any compile."""
+smallest sizes: results, a run split over two processes (and their devices) that trains what one process
+does, FB-CPR on the shipped walker clips, and bad input refused before any compile. (An online run killed and
+resumed continuing bit for bit is tests/test_online.py's; the command's resume path is the offline one,
+tests/test_end_to_end.py.)"""
 
 import json
 import os
-import shutil
 import subprocess
 
 import numpy as np
 
+from envs.body_experts import shipped_clips
+from tdjepa.clips import load_clips
 from tdjepa.video import read_video
 from tests.test_distributed import train_distributed
 from tests.test_end_to_end import _leaves, command, final_state, run
@@ -38,7 +41,7 @@ TINY_ONLINE = [
 ]
 
 
-def test_online_run_trains_evaluates_and_resumes_exactly(tmp_path):
+def test_online_run_trains_evaluates_and_splits_over_processes(tmp_path):
     straight = tmp_path / "straight"
     out = run("train", f"--workdir={straight}", *TINY_ONLINE)
     assert "filling the replay buffer with 32 env steps" in out.stdout
@@ -51,16 +54,6 @@ def test_online_run_trains_evaluates_and_resumes_exactly(tmp_path):
     logged = (straight / "train.csv").read_text().splitlines()
     assert "env_steps_per_second" in logged[0] and "buffer_size" in logged[0]
     assert [row.split(",")[0] for row in logged[1:]] == ["64", "96"]
-
-    # A run stopped after its step-64 checkpoint resumes from it and ends on the same state.
-    resumed = tmp_path / "resumed"
-    shutil.copytree(straight, resumed)
-    shutil.rmtree(resumed / "checkpoints" / "96")
-    out = run("train", f"--workdir={resumed}", *TINY_ONLINE)
-    assert "resuming from the checkpoint at step 64" in out.stdout
-    assert "filling the replay buffer" not in out.stdout
-    for x, y in zip(_leaves(final_state(straight, 96)), _leaves(final_state(resumed, 96)), strict=True):
-        np.testing.assert_array_equal(x, y)
 
     # The same run as two processes of one device each (--distributed): envs and buffer rows split over them
     # train the same. Reductions may sum in another order, and the policy's actions carry those last-bit
@@ -81,8 +74,13 @@ def test_online_run_trains_evaluates_and_resumes_exactly(tmp_path):
     out = run("evaluate", f"--workdir={straight}", "--eval_episodes=1", "--inference_samples=64", "--step=64", *video)
     assert json.loads((straight / "eval.json").read_text())["step"] == 64
     assert "reward  walker-stand" in out.stdout
+    # experiments.evaluate also tracks the held-out walker clips shipped with the library, with any agent.
+    held_out = load_clips(shipped_clips("dmc-walker", held_out=True), "dmc-walker", 24, 9, 9).names
+    tracked = [r["task"] for r in json.loads((straight / "eval.json").read_text())["tasks"] if r["mode"] == "tracking"]
+    assert tracked == list(held_out)
     videos = sorted(path.name for path in (straight / "videos").iterdir())
-    assert videos == sorted(f"{mode}_{task}.mp4" for mode in ("reward", "goal") for task in tasks)
+    prompted = [f"{mode}_{task}.mp4" for mode in ("reward", "goal") for task in tasks]
+    assert videos == sorted(prompted + [f"tracking_{name.replace('/', '_')}.mp4" for name in held_out])
     frames = read_video(straight / "videos" / "reward_walker-walk.mp4")  # steps 1 and 501 of the episode
     assert frames.shape == (2, 32, 32, 3) and frames.std() > 0
 
@@ -105,3 +103,31 @@ def test_bad_online_input_is_refused_naming_the_flag(tmp_path):
     out = subprocess.run(args, capture_output=True, text=True, env=two_devices, timeout=300)
     assert out.returncode != 0 and "--num_envs=5 does not divide over the 2 devices" in out.stderr, out.stderr[-2000:]
     assert not (tmp_path / "bad").exists()
+
+
+TINY_FB_CPR = [
+    "--agent=fb_cpr",
+    *TINY_ONLINE[1:],
+    "--config.seq_length=4",
+    "--config.discriminator_hidden_dim=16",
+]
+
+
+def test_fb_cpr_trains_on_the_shipped_walker_clips_and_tracks_the_held_out_ones(tmp_path):
+    out = run("train", f"--workdir={tmp_path / 'cpr'}", *TINY_FB_CPR)
+    result = json.loads((tmp_path / "cpr" / "eval.json").read_text())
+    tracked = [r for r in result["tasks"] if r["mode"] == "tracking"]
+    held_out = load_clips(shipped_clips("dmc-walker", held_out=True), "dmc-walker", 24, 9, 9)
+    assert [r["task"] for r in tracked] == list(held_out.names) and "walker-walk/0" in held_out.names
+    assert all(r["error"] > 0 and r["random_z_error"] > 0 for r in tracked)
+    assert "mean_tracking_error" in result and "error" in out.stdout
+
+
+def test_fb_cpr_refuses_datasets_and_bad_clip_files_before_training(tmp_path):
+    out = run("train", "--agent=fb_cpr", "--print_config", check=False)
+    assert out.returncode != 0 and "--agent=fb_cpr trains online on its own rollouts" in out.stderr
+    bad = tmp_path / "bad.npz"
+    np.savez(bad, observations=np.zeros((2, 10, 24)), qpos=np.zeros((2, 10, 9)), env=np.array("dmc-walker"))
+    out = run("train", f"--workdir={tmp_path / 'run'}", *TINY_FB_CPR, f"--config.expert_clips={bad}", check=False)
+    assert out.returncode != 0 and f"{bad}: missing key(s) qvel" in out.stderr, out.stderr[-2000:]
+    assert "Traceback" not in out.stderr and not (tmp_path / "run").exists()

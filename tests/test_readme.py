@@ -26,6 +26,8 @@ RUN_ELSEWHERE = {  # module -> the test that runs it
     "evaluate": "tests/test_end_to_end.py::test_train_then_evaluate_writes_results",
     "diagnose": "tests/test_end_to_end.py::test_train_then_evaluate_writes_results",
     "suite": "tests/test_suite.py",
+    "train_expert": "tests/test_body_experts.py",
+    "record_clips": "tests/test_body_experts.py",
 }
 PARSE_FLAGS = "import sys; from absl import flags; import experiments.{module}; flags.FLAGS(sys.argv); print('parsed')"
 
