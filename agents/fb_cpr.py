@@ -62,6 +62,9 @@ def add_fb_cpr_defaults(c: ml_collections.ConfigDict) -> None:
     c.discount = 0.98
     c.bc_coeff = 0.0  # online, the replay's actions are the agent's own (FB's online CPU preset does the same)
     c.expert_clips = ""  # the demonstrations' clip file (tdjepa.clips); "": the clips shipped for the run's env
+    # The reference's --prioritization (off by default there too): at each evaluation the training clips are
+    # tracked, and clips are drawn by weights from their errors (tdjepa.clips.tracking_priorities).
+    c.prioritize_clips = False
     # Rollouts draw z as training does (the reference's rollouts read its buffer of training latents).
     c.rollout_goal_ratio = c.train_goal_ratio
     c.rollout_expert_ratio = c.expert_asm_ratio

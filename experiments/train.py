@@ -47,7 +47,7 @@ from tdjepa.checkpoints import Checkpointer
 from tdjepa.loop import Schedule, run_loop
 from tdjepa.metrics_log import MetricsLogger
 from tdjepa.online import OnlineSource, run_clips, tracking_clips
-from tdjepa.online_eval import evaluate_online_seeds
+from tdjepa.online_eval import evaluate_online_seeds, set_clip_priorities
 from tdjepa.runs import CONFIG_FILE, write_json
 from tdjepa.training import RunnerState, compile_chunk, data_mesh, replicate, seed_slice
 from tdjepa.zero_shot import evaluate_zero_shot, mean_success
@@ -362,7 +362,13 @@ def train_online(config: dict, schedule: dict[str, int]) -> None:
         fill = jax.vmap(lambda r: r.replace(source_state=source.prefill(r.source_state, r.key, c.seed_steps)))
         return jax.jit(fill)(runners_now)
 
-    result = run(workdir, config, agent, source, runners, plan, mesh, evaluate, prefill=(c.seed_steps, prefill))
+    def prioritize(step: int, runners_now: RunnerState) -> RunnerState:
+        return set_clip_priorities(agent, source, runners_now)
+
+    refresh = prioritize if source.prioritize_clips else None
+    result = run(
+        workdir, config, agent, source, runners, plan, mesh, evaluate, prefill=(c.seed_steps, prefill), refresh=refresh
+    )
     print(
         f"\nmean reward-prompted return {result['mean_reward_return']:.1f} "
         f"(random z {result['mean_reward_random_z_return']:.1f}); results in {workdir}/eval.json"
@@ -380,6 +386,7 @@ def run(
     evaluate: Callable[[int, RunnerState], dict],
     unroll: bool = False,
     prefill: tuple[int, Callable[[RunnerState], RunnerState]] | None = None,
+    refresh: Callable[[int, RunnerState], RunnerState] | None = None,
 ) -> dict:
     """The training loop of a run: resume, (online: fill the buffer first), chunks with logs, evaluations and
     checkpoints, a last evaluation, eval.json; returns the last evaluation."""
@@ -433,6 +440,7 @@ def run(
         evaluate=evaluate_and_log,
         checkpoint=lambda step, runners_now: checkpointer.save(step, runners_now, config),
         progress=FLAGS.progress,
+        refresh=refresh,
     )
     final_step = max(start_step, plan.num_steps)
     if "last" not in results or results["last"]["step"] != final_step:

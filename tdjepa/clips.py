@@ -105,6 +105,14 @@ def load_clips(path: str | Path, env: str, obs_dim: int, nq: int, nv: int, min_l
     )
 
 
+def tracking_priorities(errors: jnp.ndarray) -> jnp.ndarray:
+    """Clip sampling weights from each clip's tracking error, Meta Motivo's rule (reference notes §2.3): the
+    error clamped to [0.5, 5] and doubled, clips binned by its floor, each clip weighted 1/|its bin|, so every
+    level of error is drawn equally often and the few clips still tracked badly are drawn more per clip."""
+    levels = jnp.floor(2.0 * jnp.clip(errors, 0.5, 5.0))
+    return 1.0 / (levels[:, None] == levels[None, :]).sum(1)
+
+
 def sample_windows(
     clips: Clips, key: jax.Array, num_windows: int, length: int, weights: jnp.ndarray | None = None
 ) -> tuple[jnp.ndarray, jnp.ndarray]:

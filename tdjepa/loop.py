@@ -48,8 +48,11 @@ def run_loop(
     evaluate: Callable[[int, RunnerState], None],
     checkpoint: Callable[[int, RunnerState], None],
     progress: bool = True,
+    refresh: Callable[[int, RunnerState], RunnerState] | None = None,
 ) -> RunnerState:
-    """Trains from start_step to schedule.num_steps; chunk_for(n) returns the compiled n-update chunk."""
+    """Trains from start_step to schedule.num_steps; chunk_for(n) returns the compiled n-update chunk. At each
+    evaluation step, `refresh` (if given) updates the state first (e.g. clip priorities), so the checkpoint
+    saved there holds what the run continues with."""
     step = start_step
     online = schedule.unit != "updates"
     bar = tqdm(
@@ -74,6 +77,8 @@ def run_loop(
         bar.update(boundary - step)
         step = boundary
         log(step, metrics)
+        if refresh is not None and schedule.is_due(step, schedule.eval_every):
+            runner = refresh(step, runner)
         if schedule.is_due(step, schedule.checkpoint_every):
             checkpoint(step, runner)
         if schedule.is_due(step, schedule.eval_every):

@@ -50,6 +50,8 @@ class OnlineState:
     z: jnp.ndarray  # (N, d) each env's rollout latent
     buffer: Any  # flashbax TrajectoryBufferState, rows = envs
     episodes: jnp.ndarray  # episodes ended so far
+    # With prioritize_clips, each demonstration clip's sampling weight (set from tracking errors); else uniform.
+    clip_weights: jnp.ndarray | None = None
 
 
 @flax.struct.dataclass
@@ -70,6 +72,8 @@ class OnlineSource:
     seq_length: int = flax.struct.field(pytree_node=False, default=1)
     # Of the rollouts' latents, the latents of demonstration windows (agents with `infer_z_windows`).
     rollout_expert_ratio: float = flax.struct.field(pytree_node=False, default=0.0)
+    # Clips drawn by weights that evaluations set from their tracking errors (`set_clip_priorities`).
+    prioritize_clips: bool = flax.struct.field(pytree_node=False, default=False)
 
     @classmethod
     def from_config(
@@ -80,6 +84,7 @@ class OnlineSource:
             clips=clips,
             seq_length=c.get("seq_length", 1),
             rollout_expert_ratio=c.get("rollout_expert_ratio", 0.0),
+            prioritize_clips=c.get("prioritize_clips", False),
             env=env,
             agent=agent,
             num_envs=c.num_envs,
@@ -105,6 +110,8 @@ class OnlineSource:
             )
         if self.rollout_expert_ratio > 0 and self.clips is None:
             problems.append(f"config.rollout_expert_ratio={self.rollout_expert_ratio} needs demonstration clips")
+        if self.prioritize_clips and self.clips is None:
+            problems.append("config.prioritize_clips needs demonstration clips")
         if self.num_envs > 0 and (self.env_steps_per_round <= 0 or self.env_steps_per_round % self.num_envs):
             problems.append(
                 f"config.env_steps_per_round={self.env_steps_per_round} is not a positive multiple of "
@@ -162,6 +169,7 @@ class OnlineSource:
             z=z,
             buffer=self.buffer.init(example),
             episodes=jnp.zeros((), jnp.int32),
+            clip_weights=jnp.ones(self.clips.lengths.shape, jnp.float32) if self.prioritize_clips else None,
         )
 
     def _transition(self, state, action: jnp.ndarray, next_state, z: jnp.ndarray) -> dict:
@@ -185,7 +193,10 @@ class OnlineSource:
         z = self.agent.sample_z(k_prior, self.num_envs)
         u = jax.random.uniform(k_mix, (self.num_envs, 1))  # what jax.random.bernoulli draws
         if self.rollout_expert_ratio > 0:
-            _, windows = sample_windows(self.clips, jax.random.fold_in(k_goal, 1), self.num_envs, self.seq_length)
+            k_windows = jax.random.fold_in(k_goal, 1)
+            _, windows = sample_windows(
+                self.clips, k_windows, self.num_envs, self.seq_length, source_state.clip_weights
+            )
             expert_z = self.agent.infer_z_windows(agent_state, windows)[:: self.seq_length]
             z = jnp.where(u < self.rollout_goal_ratio + self.rollout_expert_ratio, expert_z, z)
         if self.rollout_goal_ratio > 0:
@@ -254,7 +265,8 @@ class OnlineSource:
             key, k_clips = jax.random.split(key)
         fields = self.transitions(source_state, key, self.batch_size)
         if self.clips is not None:
-            windows = sample_windows(self.clips, k_clips, self.batch_size // self.seq_length, self.seq_length)
+            num_windows = self.batch_size // self.seq_length
+            windows = sample_windows(self.clips, k_clips, num_windows, self.seq_length, source_state.clip_weights)
             fields["expert_observations"], fields["expert_next_observations"] = windows
         batch = Batch(
             observations=fields.pop("observations"),

@@ -14,6 +14,10 @@ z_t = proj(mean of B over the next `window` frames of the clip, s_{t+1} … s_{t
 reference's tracking prompt; the error is the mean over steps of ‖qpos − the clip's qpos‖, next to the error
 of a random z held for the whole clip.
 
+Prioritised demonstrations (`prioritize_clips`, off by default): at each evaluation every training clip is
+tracked the same way, and its tracking error sets how often batches and rollouts draw it
+(`tdjepa.clips.tracking_priorities`, the reference's rule with our error in place of its EMD).
+
 Few-shot adaptation (`few_shot_search`): the cross-entropy method over z on the √d-sphere with the policy frozen,
 from the reward-inferred z, each candidate scored by the task's return over the same episodes; the gain is
 measured on fresh episodes, the searched z against the zero-shot one.
@@ -24,11 +28,11 @@ import jax.numpy as jnp
 import numpy as np
 
 from tdjepa.agent import ZeroShotAgent
-from tdjepa.clips import Clips
+from tdjepa.clips import Clips, tracking_priorities
 from tdjepa.latent_space import project_to_sphere
 from tdjepa.online import OnlineSource, OnlineState
 from tdjepa.state import AgentState
-from tdjepa.training import seed_slice
+from tdjepa.training import RunnerState, seed_slice
 
 ONLINE_MODES = ("reward", "goal")
 RANDOM_Z_EPISODES_PER_EPISODE = 4
@@ -124,6 +128,23 @@ def evaluate_tracking(
         {"task": name, "mode": "tracking", "error": float(e), "random_z_error": float(r)}
         for name, e, r in zip(names, errors, random_errors, strict=True)
     ]
+
+
+def set_clip_priorities(agent: ZeroShotAgent, source: OnlineSource, runners: RunnerState) -> RunnerState:
+    """Seed-stacked runners whose clip weights are the priorities of each seed's tracking errors of its
+    training clips (tracked from their first frames, with a key of the runner's own, so a resumed run agrees)."""
+
+    def weights(state: AgentState, key: jax.Array) -> jnp.ndarray:
+        key = jax.random.fold_in(key, 11)
+        errors, _ = track_clips(agent, state, source.env, source.clips, None, key, source.seq_length)
+        return tracking_priorities(errors)
+
+    cache_key = ("priorities", id(agent), id(source))
+    if cache_key not in _COMPILED:
+        _COMPILED[cache_key] = jax.jit(jax.vmap(weights))
+    new = _COMPILED[cache_key](runners.agent, runners.key)
+    old = runners.source_state.clip_weights
+    return runners.replace(source_state=runners.source_state.replace(clip_weights=jax.device_put(new, old.sharding)))
 
 
 def evaluate_online(

@@ -12,9 +12,12 @@ import pytest
 
 from agents import fb, fb_cpr
 from envs import jax_envs
+from envs.body_experts import shipped_clips
 from tdjepa.checkpoints import Checkpointer
-from tdjepa.clips import Clips
+from tdjepa.clips import Clips, load_clips, tracking_priorities
+from tdjepa.loop import Schedule, run_loop
 from tdjepa.online import OnlineSource, initial_source_state
+from tdjepa.online_eval import set_clip_priorities, track_clips
 from tdjepa.runs import example_batch
 from tdjepa.training import compile_chunk, init_runner, init_runners, seed_slice
 from tests.helpers import tiny_agent
@@ -258,3 +261,52 @@ def test_relabelled_rewards_of_stored_physics_equal_those_of_the_env_states(walk
     qpos, qvel = env.physics(state.env_state)
     np.testing.assert_array_equal(relabelled, score(qpos, qvel, experience["actions"][:, 3]))
     assert relabelled.shape == (4, len(env.tasks)) and np.all(np.asarray(relabelled) >= 0)
+
+
+def test_tracking_priorities_weigh_each_clip_by_one_over_the_clips_at_its_error_level():
+    # Clamped to [0.5, 5] and doubled: levels 1, 1, 2, 2, 8, 10.
+    errors = jnp.array([0.1, 0.4, 1.2, 1.3, 4.0, 9.0])
+    np.testing.assert_allclose(tracking_priorities(errors), [0.5, 0.5, 0.5, 0.5, 1.0, 1.0])
+
+
+def test_prioritized_clips_are_drawn_by_weights_their_tracking_errors_set_before_each_checkpoint(walker_source):
+    """With prioritize_clips, each evaluation step of the loop sets the clip weights from the tracking errors
+    of the training clips (what `track_clips` measures), before that step's checkpoint; batches then draw
+    windows of the clips by those weights."""
+    held_out = load_clips(shipped_clips("dmc-walker", held_out=True), "dmc-walker", 24, 9, 9)
+    clips = Clips(held_out.observations[:3, :20], held_out.qpos[:3, :20], held_out.qvel[:3, :20], jnp.full(3, 20))
+    config = fb_cpr.default_config()
+    config.update(dict(fb.RECORD.tiny_config) | dict(z_dim=4, seq_length=4, discriminator_hidden_dim=16))
+    source = dataclasses.replace(
+        walker_source, agent=fb_cpr.FBCPR(config), clips=clips, seq_length=4, prioritize_clips=True
+    )
+    runners = jax.tree.map(lambda x: x[None], walker_runner(source))
+    np.testing.assert_array_equal(runners.source_state.clip_weights, [[1.0, 1.0, 1.0]])
+    # Weights no rule gives, so the checkpoint shows whether the refresh came first.
+    runners = runners.replace(source_state=runners.source_state.replace(clip_weights=jnp.full((1, 3), 7.0)))
+    saved, evaluated = {}, []
+    run_loop(
+        runners,
+        source,
+        lambda n: lambda r, s: (r.replace(key=jax.random.split(r.key[0])[None, 0]), {}),  # a new key per chunk
+        Schedule(16, 8, eval_every=8, checkpoint_every=8, unit="env steps", updates_per_unit=0.25),
+        0,
+        log=lambda step, metrics: None,
+        evaluate=lambda step, r: evaluated.append(step),
+        checkpoint=lambda step, r: saved.update({step: jax.device_get(r)}),
+        progress=False,
+        refresh=lambda step, r: set_clip_priorities(source.agent, source, r),
+    )
+    assert evaluated == [8, 16] and sorted(saved) == [8, 16]
+    state = seed_slice(saved[16].agent, 0)
+    key = jax.random.fold_in(saved[16].key[0], 11)
+    errors = jax.jit(lambda s, k: track_clips(source.agent, s, source.env, clips, None, k, 4)[0])(state, key)
+    np.testing.assert_allclose(saved[16].source_state.clip_weights[0], tracking_priorities(errors))
+    assert np.all(np.asarray(saved[8].source_state.clip_weights) <= 1.0)
+    # Only the last clip weighted: every window comes from it.
+    only_last = saved[16].source_state.replace(clip_weights=jnp.array([[0.0, 0.0, 1.0]]))
+    _, batch = source.sample(seed_slice(only_last, 0), state, jax.random.PRNGKey(3), 0)
+    rows = np.asarray(batch.extras["expert_observations"])
+    frames = np.asarray(clips.observations).reshape(-1, 24)
+    nearest = np.linalg.norm(rows[:, None] - frames[None], axis=-1).argmin(1)
+    assert np.all(nearest // 20 == 2)
