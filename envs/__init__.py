@@ -4,6 +4,8 @@
 import os
 import sys
 
+import tdjepa  # noqa: F401  (its XLA CPU setting, before any env compiles)
+
 # Visual datasets render offscreen; EGL (Mesa on CPU-only machines) needs no display. Set before mujoco
 # is first imported; a user's own MUJOCO_GL wins.
 if sys.platform.startswith("linux") and "DISPLAY" not in os.environ:
