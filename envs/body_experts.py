@@ -104,8 +104,9 @@ class BodyExpertTrainer:
             last_return=zeros,
         )
 
-    def _env_step(self, run: ExpertRun, key: jax.Array) -> ExpertRun:
-        """Every env one step (uniform actions during the seed steps), its transitions written to the replay."""
+    def _env_step(self, run: ExpertRun, key: jax.Array) -> tuple[ExpertRun, dict]:
+        """Every env one step (uniform actions during the seed steps), its transitions written to the replay;
+        also returns the step's frame: the next observation and physics, the action, the env's own reward."""
         k_random, k_policy = jax.random.split(key)
         obs = run.env_state.obs
         shape = (self.num_envs, self.env.action_size)
@@ -115,7 +116,8 @@ class BodyExpertTrainer:
             self.agent.act(run.learner.params, obs, k_policy),
         )
         next_state = jax.vmap(self.env.step)(run.env_state, action)
-        reward = self.reward(*self.env.physics(next_state), action)[:, 0]
+        qpos, qvel = self.env.physics(next_state)
+        reward = self.reward(qpos, qvel, action)[:, 0]
         done = next_state.done.astype(bool)
         rows = {
             "observations": obs,
@@ -132,13 +134,22 @@ class BodyExpertTrainer:
             next_state,
         )
         episode_return = run.episode_return + reward
-        return run.replace(
+        frame = {
+            "observation": next_state.obs,
+            "action": action,
+            "qpos": qpos,
+            "qvel": qvel,
+            "reward": next_state.reward,
+            "done": done,
+        }
+        run = run.replace(
             env_state=env_state,
             buffer=buffer,
             filled=run.filled + self.num_envs,
             episode_return=jnp.where(done, 0.0, episode_return),
             last_return=jnp.where(done, episode_return, run.last_return),
         )
+        return run, frame
 
     def _updates(self, run: ExpertRun, key: jax.Array) -> tuple[ExpertRun, dict]:
         """The SAC updates of one step of every env, on uniform batches of the replay."""
@@ -153,18 +164,31 @@ class BodyExpertTrainer:
         learner, metrics = jax.lax.scan(update, run.learner, jax.random.split(key, self.updates))
         return run.replace(learner=learner), jax.tree.map(jnp.mean, metrics)
 
-    @functools.partial(jax.jit, static_argnums=(0, 3))
-    def advance(self, run: ExpertRun, key: jax.Array, vector_steps: int) -> tuple[ExpertRun, dict]:
-        """`vector_steps` steps of every env, each followed by its updates once the seed steps are done."""
+    def _scan(self, run: ExpertRun, key: jax.Array, vector_steps: int) -> tuple[ExpertRun, dict, dict]:
+        """`vector_steps` steps of every env, each followed by its updates once the seed steps are done: the
+        run, the last updates' metrics and the frames, (vector_steps, num_envs, ...)."""
 
         def one(run, k):
             k_env, k_update = jax.random.split(k)
-            run = self._env_step(run, k_env)
+            run, frame = self._env_step(run, k_env)
             skip = (run, jax.tree.map(jnp.zeros_like, jax.eval_shape(self._updates, run, k_update)[1]))
-            return jax.lax.cond(run.filled >= self.seed_steps, lambda: self._updates(run, k_update), lambda: skip)
+            run, metrics = jax.lax.cond(
+                run.filled >= self.seed_steps, lambda: self._updates(run, k_update), lambda: skip
+            )
+            return run, (metrics, frame)
 
-        run, metrics = jax.lax.scan(one, run, jax.random.split(key, vector_steps))
-        return run, jax.tree.map(lambda m: m[-1], metrics)
+        run, (metrics, frames) = jax.lax.scan(one, run, jax.random.split(key, vector_steps))
+        return run, jax.tree.map(lambda m: m[-1], metrics), frames
+
+    @functools.partial(jax.jit, static_argnums=(0, 3))
+    def advance(self, run: ExpertRun, key: jax.Array, vector_steps: int) -> tuple[ExpertRun, dict]:
+        """`_scan` without the frames."""
+        return self._scan(run, key, vector_steps)[:2]
+
+    @functools.partial(jax.jit, static_argnums=(0, 3))
+    def advance_recording(self, run: ExpertRun, key: jax.Array, vector_steps: int) -> tuple[ExpertRun, dict, dict]:
+        """`_scan`, frames included (the exploration datasets' episodes)."""
+        return self._scan(run, key, vector_steps)
 
 
 def rollouts(env_id: str, act, reset_keys: jax.Array, steps: int) -> dict[str, jnp.ndarray]:

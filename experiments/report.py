@@ -74,16 +74,16 @@ def format_online_table(result: dict) -> str:
     lines = [
         f"zero-shot returns: agent={result['agent']} env={result['env']} env steps={result['step']} "
         f"seeds={result['seeds']}",
-        f"{'mode':<8}{'task':<26}{'return':>9}{'random z':>10}",
+        f"{'mode':<10}{'task':<26}{'return':>9}{'random z':>10}",
     ]
     tracked = [row for row in result["tasks"] if row["mode"] == "tracking"]
     for row in result["tasks"]:
         if row["mode"] != "tracking":
-            lines.append(f"{row['mode']:<8}{row['task']:<26}{row['return']:>9.1f}{row['random_z_return']:>10.1f}")
+            lines.append(f"{row['mode']:<10}{row['task']:<26}{row['return']:>9.1f}{row['random_z_return']:>10.1f}")
     if tracked:
-        lines.append(f"{'mode':<8}{'clip':<26}{'error':>9}{'random z':>10}   (mean |qpos - clip qpos|)")
+        lines.append(f"{'mode':<10}{'clip':<26}{'error':>9}{'random z':>10}   (mean |qpos - clip qpos|)")
         for row in tracked:
-            lines.append(f"{row['mode']:<8}{row['task']:<26}{row['error']:>9.3f}{row['random_z_error']:>10.3f}")
+            lines.append(f"{row['mode']:<10}{row['task']:<26}{row['error']:>9.3f}{row['random_z_error']:>10.3f}")
     return "\n".join(lines)
 
 

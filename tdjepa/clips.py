@@ -11,13 +11,14 @@ Users can fill one from their own motions; `load_clips` refuses a file that lack
 for the body, holds NaN or infinity, or has clips too short for a window, naming the file and the key.
 """
 
-import os
 from pathlib import Path
 
 import flax.struct
 import jax
 import jax.numpy as jnp
 import numpy as np
+
+from tdjepa.npz_files import write_npz
 
 KEYS = ("observations", "qpos", "qvel", "env")
 
@@ -51,13 +52,7 @@ def save_clips(path: str | Path, env: str, observations, qpos, qvel, lengths=Non
         "env": np.array(env),
         "names": np.array([str(i) for i in range(len(observations))] if names is None else list(names)),
     }
-    temporary = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-    try:
-        with open(temporary, "wb") as file:
-            np.savez_compressed(file, **arrays)
-        temporary.replace(path)
-    finally:
-        temporary.unlink(missing_ok=True)
+    write_npz(path, arrays)
 
 
 def load_clips(path: str | Path, env: str, obs_dim: int, nq: int, nv: int, min_length: int = 2) -> Clips:

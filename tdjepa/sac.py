@@ -7,7 +7,6 @@ scans it over a stack of batches, so an online loop pays one dispatch per chunk 
 
 import functools
 import json
-import os
 import zipfile
 import zlib
 from pathlib import Path
@@ -23,6 +22,7 @@ import numpy as np
 import optax
 
 from tdjepa.networks import RELU_GAIN, dense
+from tdjepa.npz_files import write_npz
 from tdjepa.optim import apply_gradients, polyak
 from tdjepa.state import Params
 
@@ -212,17 +212,8 @@ def save_actor(path: str | Path, actor_params: Params, record: dict) -> None:
     path = Path(path).expanduser()
     path.parent.mkdir(parents=True, exist_ok=True)
     flat = flax.traverse_util.flatten_dict(jax.device_get(actor_params), sep="/")
-    temporary = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-    try:
-        with open(temporary, "wb") as file:
-            np.savez(
-                file,
-                **{f"actor/{name}": np.asarray(value) for name, value in flat.items()},
-                **{_RECORD_KEY: np.array(json.dumps(record, sort_keys=True))},
-            )
-        temporary.replace(path)
-    finally:
-        temporary.unlink(missing_ok=True)
+    arrays = {f"actor/{name}": np.asarray(value) for name, value in flat.items()}
+    write_npz(path, arrays | {_RECORD_KEY: np.array(json.dumps(record, sort_keys=True))}, compressed=False)
 
 
 def read_actor(path: str | Path) -> tuple[dict, dict]:

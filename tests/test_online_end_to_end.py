@@ -73,7 +73,7 @@ def test_online_run_trains_evaluates_and_splits_over_processes(tmp_path):
     video = ["--video", "--video_every=500", "--video_size=32"]
     out = run("evaluate", f"--workdir={straight}", "--eval_episodes=1", "--inference_samples=64", "--step=64", *video)
     assert json.loads((straight / "eval.json").read_text())["step"] == 64
-    assert "reward  walker-stand" in out.stdout
+    assert "reward    walker-stand" in out.stdout
     # experiments.evaluate also tracks the held-out walker clips shipped with the library, with any agent.
     held_out = load_clips(shipped_clips("dmc-walker", held_out=True), "dmc-walker", 24, 9, 9).names
     tracked = [r["task"] for r in json.loads((straight / "eval.json").read_text())["tasks"] if r["mode"] == "tracking"]
