@@ -220,10 +220,8 @@ def distance_reached_with_expert_latents(name: str, clips: Clips, target: np.nda
     filled = jax.jit(lambda s, k: source.prefill(s, k, 640))(runner.source_state, runner.key)
     runner, _ = compile_chunk(agent.update, 2000)(runner.replace(source_state=filled), source)
     windows = clips.observations[:, 1 : 1 + L].reshape(-1, 2)
-    z = agent.infer_z_windows(runner.agent, windows)[::L] if name == "fb_cpr" else None
-    if z is None:  # FB prompted the same way: the projected mean of B over the window
-        features = agent.reward_features(runner.agent, windows)
-        z = project_to_sphere(features.reshape(-1, L, features.shape[-1]).mean(1))
+    # Both prompted the same way: the projected mean of B over each window (FB-CPR's infer_z_windows).
+    z = fb_cpr.expert_latents(agent.reward_features(runner.agent, windows), L)[::L]
     x = jax.random.uniform(jax.random.PRNGKey(5), (32, 2), minval=-1.0, maxval=1.0)
     z = jnp.repeat(z, 32 // len(z), axis=0)
     for _ in range(20):
