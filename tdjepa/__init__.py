@@ -3,11 +3,10 @@ Python API: `tdjepa.load_run(workdir)` loads a trained run; `tdjepa.zero_shot` p
 
 import os
 
-# XLA's CPU backend can wedge its multithreaded Eigen pool on vmapped programs: on the two-core machine SAC
-# over 8 vmapped MJX walkers (envs.body_experts, envs.exploration) hung for good at its first call, idle, and
-# ran in 9 s with Eigen single-threaded (PyAutoFit#1528 met the same wedge and the same cure). The flag only
-# touches the CPU backend and is read when it starts, so importing the package first suffices; measured no
-# slower (docs/benchmarks.md). A user's own setting of the flag wins.
+# XLA's CPU matrix kernels run single-threaded unless the user set the flag: measured as fast or faster on
+# two cores (docs/benchmarks.md: the same FB updates/s, more env steps/s online). It was first set against
+# runs that hung idle at their first call; that hang is a deadlock of batched QRs in jaxlib's CPU LAPACK
+# kernels, which this flag does not prevent (it recurred with it) and `tdjepa.networks.orthogonal` avoids.
 _EIGEN_FLAG = "--xla_cpu_multi_thread_eigen"
 if _EIGEN_FLAG not in os.environ.get("XLA_FLAGS", ""):
     os.environ["XLA_FLAGS"] = f"{os.environ.get('XLA_FLAGS', '')} {_EIGEN_FLAG}=false".strip()

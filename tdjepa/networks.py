@@ -2,6 +2,7 @@
 policy-conditioned predictors (as ensembles) and the deterministic actor."""
 
 import flax.linen as nn
+import jax
 import jax.numpy as jnp
 
 from tdjepa.latent_space import project_to_sphere
@@ -9,9 +10,24 @@ from tdjepa.latent_space import project_to_sphere
 RELU_GAIN = 2.0**0.5
 
 
+def orthogonal(gain: float = 1.0) -> jax.nn.initializers.Initializer:
+    """flax's orthogonal initialiser, the same values, but vmapped (over seeds, ensemble members) as a loop of
+    one-matrix QRs instead of one batched QR. jaxlib 0.10's CPU QR splits a batch over XLA's intra-op pool
+    and blocks until its parts finish; when the runtime runs as many such QRs at once as the pool has threads
+    (two on a two-core machine), every thread waits on parts none is free to run, and the program hangs idle
+    (seen in SAC's and the explorers' init: both pool threads parked in `QrFactorization` ->
+    `ParallelBatchMap`). Init runs once, so the loop costs nothing measurable."""
+    base = nn.initializers.orthogonal(gain)
+
+    def init(key: jax.Array, shape, dtype=jnp.float32) -> jnp.ndarray:
+        return jax.custom_batching.sequential_vmap(lambda k: base(k, shape, dtype))(key)
+
+    return init
+
+
 def dense(features: int, gain: float = 1.0) -> nn.Dense:
     """Linear layer with orthogonal weights and zero bias, the reference initialisation."""
-    return nn.Dense(features, kernel_init=nn.initializers.orthogonal(gain), bias_init=nn.initializers.zeros)
+    return nn.Dense(features, kernel_init=orthogonal(gain), bias_init=nn.initializers.zeros)
 
 
 class Embedding(nn.Module):

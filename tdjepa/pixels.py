@@ -8,7 +8,7 @@ import flax.linen as nn
 import jax
 import jax.numpy as jnp
 
-from tdjepa.networks import RELU_GAIN, dense
+from tdjepa.networks import RELU_GAIN, dense, orthogonal
 
 
 class DrQEncoder(nn.Module):
@@ -21,7 +21,7 @@ class DrQEncoder(nn.Module):
     @nn.compact
     def __call__(self, frames: jnp.ndarray) -> jnp.ndarray:
         x = frames.astype(jnp.float32) / 255.0 - 0.5
-        conv = dict(kernel_size=(3, 3), padding="VALID", kernel_init=nn.initializers.orthogonal(RELU_GAIN))
+        conv = dict(kernel_size=(3, 3), padding="VALID", kernel_init=orthogonal(RELU_GAIN))
         x = nn.relu(nn.Conv(self.channels, strides=(2, 2), **conv)(x))
         for _ in range(3):
             x = nn.relu(nn.Conv(self.channels, strides=(1, 1), **conv)(x))

@@ -1,6 +1,7 @@
 """Invariants of the core: latents, pessimism, data sampling, inference."""
 
 import jax
+import jax.extend
 import jax.numpy as jnp
 import numpy as np
 import pytest
@@ -140,3 +141,28 @@ def test_behaviour_regularised_actor_gradient_treats_the_q_scale_as_a_constant(o
     scale = float(jnp.abs(actions.sum(-1) + 10.0).mean())
     expected = -1.0 / (3 * scale) + 0.5 * 2 * (actions - data) / actions.size
     np.testing.assert_allclose(jax.grad(loss)(actions), expected, rtol=1e-5, atol=1e-7)
+
+
+def test_orthogonal_init_equals_flaxs_and_vmaps_to_one_matrix_qrs():
+    """Batched CPU QRs deadlocked jaxlib 0.10's intra-op pool (tdjepa.networks.orthogonal): the library's
+    initialiser gives flax's values, and vmapped over keys it factorises one matrix at a time."""
+    import flax.linen as nn
+
+    from tdjepa.networks import orthogonal
+
+    keys = jax.random.split(jax.random.PRNGKey(0), 3)
+    ours = jax.vmap(lambda k: orthogonal(2.0**0.5)(k, (24, 64)))
+    np.testing.assert_array_equal(
+        ours(keys), jax.vmap(lambda k: nn.initializers.orthogonal(2.0**0.5)(k, (24, 64)))(keys)
+    )
+    qr_shapes = []
+
+    def collect(jaxpr):
+        for eqn in jaxpr.eqns:
+            if eqn.primitive.name == "householder_product" or "qr" in eqn.primitive.name:
+                qr_shapes.append(eqn.invars[0].aval.shape)
+            for sub in jax.extend.core.jaxprs_in_params(eqn.params):
+                collect(sub)
+
+    collect(jax.make_jaxpr(ours)(keys).jaxpr)
+    assert qr_shapes and all(len(shape) == 2 for shape in qr_shapes)
