@@ -13,7 +13,7 @@ import jax.numpy as jnp
 import ml_collections
 
 from tdjepa.actor_objectives import ValueFn, latent_value
-from tdjepa.agent import AgentRecord, Preset
+from tdjepa.agent import AgentRecord, Preset, dmc_domain
 from tdjepa.data import Batch
 from tdjepa.ensembles import pessimism
 from tdjepa.inference import goal_latent, reward_weighted_latent, softmax_weighted_latent
@@ -367,6 +367,7 @@ def _paper_preset(benchmark: str, pixels: bool):
     def overrides(domain: str | None, variant: Mapping[str, Any]) -> dict:
         if benchmark == "dmc":
             config = _REFERENCE | _DMC | (PIXELS | dict(batch_size=512) if pixels else {})
+            domain = dmc_domain(domain)
             return config | _DMC_DOMAIN.get(domain, {}) | ({} if pixels else _DMC_STATES_DOMAIN.get(domain, {}))
         config = _REFERENCE | _OGBENCH | _OGBENCH_LEFT[pixels] | (PIXELS if pixels else {})
         return config | dict(bc_coeff=_OGBENCH_BC["maze" if domain == "maze" else "manipulation"])
@@ -385,25 +386,15 @@ _ONLINE = dict(
     z_every=150,
     rollout_goal_ratio=0.5,
 )
-# Online on two CPU cores: the default networks, without the behaviour-cloning term (online, the replay's
-# actions are the agent's own and random ones) and with the reference's DMC discount (0.98). Measured on
-# walker: docs/results/online-walker.md.
-_CPU_ONLINE = dict(bc_coeff=0.0, discount=0.98)
-
-
-def _online(domain: str | None) -> bool:
-    return domain is not None and domain.startswith("online-")
-
-
-def _dmc_domain(domain: str | None) -> str | None:
-    """The DMC preset domain of an online body ("online-point_mass" -> "pointmass")."""
-    return None if domain is None else domain.removeprefix("online-").replace("point_mass", "pointmass")
-
+# A JAX body on two CPU cores (online, or offline on its exploration episodes): the default networks, without
+# the behaviour-cloning term (the actions are the agent's own and random ones, or an explorer's) and with the
+# reference's DMC discount (0.98). Measured online on walker: docs/results/online-walker.md.
+_CPU_DMC = dict(bc_coeff=0.0, discount=0.98)
 
 _EVAL_EVERY = 250_000  # the reference evaluates every 250k updates
 PRESETS = {
     "cpu": Preset(
-        lambda domain, variant: _CPU_ONLINE if _online(domain) else {},
+        lambda domain, variant: _CPU_DMC if dmc_domain(domain) else {},
         60_000,
         20_000,
         1_000,
@@ -420,7 +411,7 @@ PRESETS = {
     # Online on a JAX body: the DMC networks and Meta Motivo's loop (50 envs; 50 updates after every 500 env
     # steps; z resampled every 150 steps, half of them goal latents; 50k random steps first).
     "paper_online": Preset(
-        lambda domain, variant: _paper_preset("dmc", False)(_dmc_domain(domain), variant) | _ONLINE,
+        lambda domain, variant: _paper_preset("dmc", False)(domain, variant) | _ONLINE,
         0,
         0,
         0,

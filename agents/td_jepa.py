@@ -14,7 +14,7 @@ import jax.numpy as jnp
 import ml_collections
 
 from tdjepa.actor_objectives import latent_value
-from tdjepa.agent import AgentRecord, Preset
+from tdjepa.agent import AgentRecord, Preset, dmc_domain
 from tdjepa.data import Batch
 from tdjepa.ensembles import pessimism
 from tdjepa.inference import goal_latent, least_squares_latent
@@ -423,6 +423,7 @@ def _paper_preset(benchmark: str, pixels: bool):
         if pixels:
             config |= PIXELS | (dict(batch_size=512) if benchmark == "dmc" else {})
         if benchmark == "dmc":
+            domain = dmc_domain(domain)
             config |= _DMC_DOMAIN.get(domain, {}) | ({} if pixels else _DMC_STATES_DOMAIN.get(domain, {}))
         else:
             config |= dict(bc_coeff=_OGBENCH_BC["maze" if domain == "maze" else "manipulation"])
@@ -431,9 +432,19 @@ def _paper_preset(benchmark: str, pixels: bool):
     return overrides
 
 
+# On a JAX body's exploration episodes (ExoRL's offline setting) on two CPU cores: the default networks with
+# the reference's DMC discount (0.98); online runs keep the default config (docs/results/online-walker.md).
+_CPU_EXORL = dict(discount=0.98)
+
 _EVAL_EVERY = 250_000  # the reference evaluates every 250k updates
 PRESETS = {
-    "cpu": Preset(lambda domain, variant: {}, 60_000, 20_000, 1_000, "the default config, sized for two CPU cores"),
+    "cpu": Preset(
+        lambda domain, variant: _CPU_EXORL if (domain or "").startswith("exorl-") else {},
+        60_000,
+        20_000,
+        1_000,
+        "the default config, sized for two CPU cores",
+    ),
     # Pixels on two CPU cores: the reference's pipeline, the CPU heads, a batch of 32 (a DrQ update at batch 256
     # costs ~100 GFLOP) and one-step targets (each extra future state is another pass through both trunks). On
     # CPU each update of a call is compiled on its own (tdjepa.training.make_chunk), hence 10 per call.

@@ -162,10 +162,14 @@ def collect_episodes(
     out.mkdir(parents=True, exist_ok=True)
     key = jax.random.PRNGKey(seed)
     run = jax.jit(trainer.init)(jax.random.fold_in(key, 0))
+    # Every episode from a fresh reset, as ExoRL's: the envs' auto-reset restarts each where it first began.
+    reset = jax.jit(lambda k: jax.vmap(env.reset)(jax.random.split(k, num_envs)))
     files: list[Path] = []
     rounds = math.ceil(num_episodes / num_envs)
     bar = trange(rounds, desc=f"{explorer} on {env_id}", unit="round", disable=not progress)
     for index in bar:
+        if index:
+            run = run.replace(env_state=reset(jax.random.fold_in(jax.random.fold_in(key, index + 1), 0)))
         first_obs, (first_qpos, first_qvel) = run.env_state.obs, env.physics(run.env_state)
         run, metrics, frames = trainer.advance_recording(run, jax.random.fold_in(key, index + 1), length)
         frames = jax.device_get(frames)

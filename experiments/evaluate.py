@@ -4,7 +4,8 @@ Restores the checkpoint (the latest by default), prompts the agent with each tas
 task's relabelled rewards, prints a table and writes DIR/eval.json and DIR/eval.png; with --video, also
 DIR/videos/<mode>_task<N>.mp4, one prompted episode per task (the first seed's). The dataset is the file the
 run was trained on (its path and checksum are in the run's config), unless --dataset_dir says where to find
-it now.
+it now. A run of a JAX body (online, or offline on the body's episodes) is evaluated in its vmapped envs on every
+task of the domain, prompted from its replay buffer or its episodes.
 """
 
 import functools
@@ -14,6 +15,7 @@ import jax
 import numpy as np
 from absl import app, flags, logging
 
+from envs import jax_envs
 from envs import ogbench as ogb
 from experiments import report
 from experiments.flag_utils import (
@@ -26,6 +28,8 @@ from tdjepa.clips import ClipError
 from tdjepa.online import run_source, tracking_clips
 from tdjepa.online_eval import (
     TRACKING_WINDOW,
+    EpisodeSource,
+    episode_state,
     evaluate_online_seeds,
     few_shot_search,
     prompt_latents,
@@ -84,7 +88,11 @@ def main(argv: list[str]) -> None:
     workdir = Path(FLAGS.workdir)
     agent, runners, config, step, dataset = saved_run_from_flags()
     if config.get("online"):
-        evaluate_online_run(workdir, agent, runners, config, step)
+        evaluate_online_run(workdir, agent, runners, config, step, run_source(config, agent))
+        return
+    if config["env"] in jax_envs.ENV_SPECS:  # trained on the body's episodes
+        source = EpisodeSource(jax_envs.make(config["env"]))
+        evaluate_online_run(workdir, agent, runners, config, step, source, episode_state(dataset))
         return
     if FLAGS.behavior_baseline and agent.config.actor_type != "flow_bc":
         actor_type = agent.config.actor_type
@@ -127,12 +135,12 @@ def main(argv: list[str]) -> None:
         write_videos(workdir / "videos", agent, state, ogb.tasks(config["env"]), dataset, run_seeds[0])
 
 
-def evaluate_online_run(workdir: Path, agent, runners, config: dict, step: int) -> None:
-    """An online run, prompted by reward and goal from its replay buffer and rolled out in its vmapped env."""
+def evaluate_online_run(workdir: Path, agent, runners, config: dict, step: int, source, source_state=None) -> None:
+    """A run of a JAX body, prompted by reward and goal from its replay buffer (or from `source_state`, the
+    episodes it trained on, shared by every seed) and rolled out in its vmapped env."""
     for flag in ("random_baseline", "behavior_baseline"):
         if FLAGS[flag].value:
-            raise app.UsageError(f"--{flag} is for runs trained on a dataset; {workdir} trained online")
-    source = run_source(config, agent)
+            raise app.UsageError(f"--{flag} is for OGBench runs; {workdir} trained on {config['env']}")
     try:
         clips = tracking_clips(config["env"], FLAGS.tracking_clips)
     except ClipError as error:
@@ -146,10 +154,12 @@ def evaluate_online_run(workdir: Path, agent, runners, config: dict, step: int) 
         num_episodes=FLAGS.eval_episodes,
         num_inference_samples=FLAGS.inference_samples,
         tracking=clips,
+        source_state=source_state,
     )
+    first_state = seed_slice(runners.source_state, 0) if source_state is None else source_state
     extra = {"versions": config["versions"], "checkpoint_step": step}
     if FLAGS.few_shot_iterations > 0:
-        extra["few_shot"] = few_shot_rows(agent, runners, source, run_seeds[0])
+        extra["few_shot"] = few_shot_rows(agent, seed_slice(runners.agent, 0), source, first_state, run_seeds[0])
     result = report.online_summary(config["agent"], config["env"], step, per_seed, run_seeds, extra)
     report.write_results(workdir, result)
     print(report.format_online_table(result))
@@ -163,7 +173,7 @@ def evaluate_online_run(workdir: Path, agent, runners, config: dict, step: int) 
             agent,
             seed_slice(runners.agent, 0),
             source,
-            seed_slice(runners.source_state, 0),
+            first_state,
             num_inference_samples=FLAGS.inference_samples,
             seed=run_seeds[0],
         )
@@ -181,9 +191,8 @@ def evaluate_online_run(workdir: Path, agent, runners, config: dict, step: int) 
             )
 
 
-def few_shot_rows(agent, runners, source, seed: int) -> list[dict]:
-    """Per task of the env, the first seed's return with its reward-inferred z and with the z CEM finds."""
-    state, source_state = seed_slice(runners.agent, 0), seed_slice(runners.source_state, 0)
+def few_shot_rows(agent, state, source, source_state, seed: int) -> list[dict]:
+    """Per task of the env, the return of agent `state` with its reward-inferred z and with the z CEM finds."""
     key = jax.random.PRNGKey(seed)
     samples = source.transitions(source_state, jax.random.fold_in(key, 1), FLAGS.inference_samples)
     reward_z = prompt_latents(agent, state, source.env, samples)["reward"]

@@ -59,21 +59,22 @@ def config_overrides() -> dict:
     return dict(FLAGS["config"].override_values)
 
 
-def agent_config_from_flags(env: str | None) -> ml_collections.ConfigDict:
-    """The config of --agent under --preset for `env`, with the --config overrides; a preset or field the
-    agent does not have, or a bad value of one, is a usage error naming the flag."""
+def agent_config_from_flags(env: str | None, dataset_dir: str | None = None) -> ml_collections.ConfigDict:
+    """The config of --agent under --preset for `env` (a JAX env trained on `dataset_dir`'s episodes when
+    given), with the --config overrides; a preset or field the agent does not have, or a bad value of one, is a
+    usage error naming the flag."""
     try:
-        config = agent_config(FLAGS.agent, FLAGS.preset, env, config_overrides())
+        config = agent_config(FLAGS.agent, FLAGS.preset, env, config_overrides(), dataset_dir)
         agents.make(FLAGS.agent, config)  # the agent's own validation of the values
     except (ValueError, TypeError) as err:
         raise app.UsageError(f"--agent={FLAGS.agent} --preset={FLAGS.preset}: {err}") from None
     return config
 
 
-def schedule_from_flags(env: str | None = None) -> dict[str, int]:
+def schedule_from_flags(env: str | None = None, dataset_dir: str | None = None) -> dict[str, int]:
     """num_steps, eval_every and updates_per_call: the flags where given, else the preset's (for `env`: counted
-    in env steps on a JAX environment)."""
-    defaults = schedule(FLAGS.agent, FLAGS.preset, env)
+    in env steps on a JAX environment trained on online, without `dataset_dir`)."""
+    defaults = schedule(FLAGS.agent, FLAGS.preset, env, dataset_dir)
     return {name: default if FLAGS[name].value is None else FLAGS[name].value for name, default in defaults.items()}
 
 

@@ -11,7 +11,7 @@ import numpy as np
 from jax.sharding import Sharding
 
 import agents
-from envs import jax_envs
+from envs import exorl, jax_envs
 from envs import ogbench as ogb
 from envs.ant_expert import default_expert_path
 from tdjepa.data import make_offline_data, sample_batch
@@ -87,6 +87,38 @@ def dataset_record(path: Path, dataset: dict[str, np.ndarray]) -> dict:
     }
 
 
+def folder_checksum(folder: Path) -> str:
+    """sha256 over the names and checksums of an ExoRL folder's episode files, in their order."""
+    digest = hashlib.sha256()
+    for path in exorl.episode_files(folder):
+        digest.update(f"{path.name} {file_checksum(path)}\n".encode())
+    return digest.hexdigest()
+
+
+def exorl_record(folder: Path, dataset: dict[str, np.ndarray]) -> dict:
+    """What a run trained on an ExoRL folder records of it: the folder, its checksum, its episode count and the
+    shapes the networks are built for."""
+    return {
+        "dataset": {
+            "path": str(folder.absolute()),
+            "format": "exorl",
+            "sha256": folder_checksum(folder),
+            "episodes": int(dataset["terminals"].sum()),
+        },
+        "data_spec": data_spec(dataset["observations"], dataset["actions"]),
+    }
+
+
+def load_exorl(folder: Path, env_id: str) -> dict[str, np.ndarray]:
+    """The episodes of ExoRL folder `folder`, checked against JAX body `env_id`'s sizes; a bad folder or file
+    ends the command with a message naming it."""
+    env = jax_envs.make(env_id)
+    try:
+        return exorl.load_episodes(folder, env.observation_size, env.action_size, env.mj_model.nq, env.mj_model.nv)
+    except exorl.ExorlError as err:
+        raise SystemExit(f"error: {err}") from None
+
+
 def dataset_file(env: str, dataset_dir: str | None) -> Path:
     """Where `env`'s training file is: in dataset_dir, or where OGBench keeps it."""
     return ogb.dataset_path(env, dataset_dir)
@@ -106,10 +138,14 @@ def load_dataset(path: Path, env: str, generate_if_missing: bool) -> dict[str, n
 
 
 def run_dataset(config: dict, dataset_dir: str | None, check: bool = True) -> dict[str, np.ndarray]:
-    """The dataset a saved run was trained on: the file its config records (or `env`'s file in dataset_dir
-    when given), refused with a message when it is gone or, with `check`, when its checksum changed."""
+    """The dataset a saved run was trained on: the file (or ExoRL folder) its config records, or `env`'s file in
+    (or, ExoRL, the folder) dataset_dir when given; refused with a message when it is gone or, with `check`,
+    when its checksum changed."""
     recorded = config.get("dataset")
-    if dataset_dir is not None or recorded is None:
+    episodes = recorded is not None and recorded.get("format") == "exorl"
+    if episodes:
+        path = Path(dataset_dir or recorded["path"])
+    elif dataset_dir is not None or recorded is None:
         path = dataset_file(config["env"], dataset_dir)
     else:
         path = Path(recorded["path"])
@@ -119,12 +155,15 @@ def run_dataset(config: dict, dataset_dir: str | None, check: bool = True) -> di
             f"error: the run's dataset {path} does not exist (it was trained on {trained_on}); "
             "pass --dataset_dir=DIR with that file"
         )
-    if check and recorded is not None and (now := file_checksum(path)) != recorded["sha256"]:
+    checksum = folder_checksum if episodes else file_checksum
+    if check and recorded is not None and (now := checksum(path)) != recorded["sha256"]:
         raise SystemExit(
             f"error: {path} has changed since the run was trained on it (sha256 {now[:12]}…, recorded "
-            f"{recorded['sha256'][:12]}…); pass --dataset_dir with the original file, or "
-            "--nocheck_dataset to evaluate on this one anyway"
+            f"{recorded['sha256'][:12]}…); pass --dataset_dir with the original {'folder' if episodes else 'file'}, "
+            "or --nocheck_dataset to evaluate on this one anyway"
         )
+    if episodes:
+        return load_exorl(path, config["env"])
     return load_dataset(path, config["env"], generate_if_missing=False)
 
 

@@ -2,6 +2,10 @@
 
     python -m experiments.train --agent=td_jepa --env=pointmaze-medium-navigate-v0 --workdir=runs/x
     python -m experiments.train --agent=fb --env=dmc-walker --workdir=runs/y
+    python -m experiments.train --agent=fb --env=dmc-walker --dataset_dir=data/walker_rnd --workdir=runs/z
+
+The second trains online in vmapped envs; the third offline on a folder of the body's episodes in ExoRL's format
+(what experiments.collect writes), evaluated in the same vmapped envs on every task of the domain.
 
 Rerunning the same command on the same workdir resumes from its latest checkpoint.
 """
@@ -24,7 +28,7 @@ from envs import jax_envs
 from envs import ogbench as ogb
 from envs.env_workers import EnvWorkers
 from experiments import report
-from experiments.configs import is_online
+from experiments.configs import is_exorl, is_online
 from experiments.flag_utils import (
     agent_config_from_flags,
     define_agent_flags,
@@ -38,7 +42,9 @@ from experiments.runs import (
     config_differences,
     dataset_file,
     dataset_record,
+    exorl_record,
     load_dataset,
+    load_exorl,
     online_record,
     resolved_config,
 )
@@ -47,7 +53,7 @@ from tdjepa.checkpoints import Checkpointer
 from tdjepa.loop import Schedule, run_loop
 from tdjepa.metrics_log import MetricsLogger
 from tdjepa.online import OnlineSource, run_clips, tracking_clips
-from tdjepa.online_eval import evaluate_online_seeds, set_clip_priorities
+from tdjepa.online_eval import EpisodeSource, episode_state, evaluate_online_seeds, set_clip_priorities
 from tdjepa.runs import CONFIG_FILE, write_json
 from tdjepa.training import RunnerState, compile_chunk, data_mesh, replicate, seed_slice
 from tdjepa.zero_shot import evaluate_zero_shot, mean_success
@@ -61,7 +67,12 @@ flags.DEFINE_string(
     f"{', '.join(jax_envs.ENV_IDS)}.",
 )
 flags.DEFINE_string("workdir", None, "Run folder (default: a new folder under runs/).")
-flags.DEFINE_string("dataset_dir", None, "Folder with OGBench npz files (default: where OGBench keeps them).")
+flags.DEFINE_string(
+    "dataset_dir",
+    None,
+    "Folder with OGBench npz files (default: where OGBench keeps them). With a JAX env: a folder of its episodes "
+    "in ExoRL's format (experiments.collect's), which the run then trains on offline instead of online.",
+)
 flags.DEFINE_bool("generate_dataset", True, "Generate the dataset locally when it is missing.")
 flags.DEFINE_integer("seed", 0, "First seed; seeds are seed, seed+1, ...")
 flags.DEFINE_integer("num_seeds", 1, "Seeds trained together in one vmapped program.")
@@ -107,7 +118,7 @@ FLAGS = flags.FLAGS
 
 def check_flags(config: ml_collections.ConfigDict, schedule: dict[str, int]) -> None:
     """Refuses bad flag values before any long work starts."""
-    if agents.record(FLAGS.agent).online_only and not is_online(FLAGS.env):
+    if agents.record(FLAGS.agent).online_only and not is_online(FLAGS.env, FLAGS.dataset_dir):
         raise app.UsageError(
             f"--agent={FLAGS.agent} trains online on its own rollouts; --env={FLAGS.env} is a dataset "
             f"(JAX envs: {', '.join(jax_envs.ENV_IDS)})"
@@ -128,8 +139,14 @@ def check_flags(config: ml_collections.ConfigDict, schedule: dict[str, int]) -> 
         raise app.UsageError("--host_data draws one stream of batches: use --num_seeds=1 (or device-resident data)")
     if FLAGS.num_devices > len(jax.devices()):
         raise app.UsageError(f"--num_devices={FLAGS.num_devices} but only {len(jax.devices())} devices exist")
-    if is_online(FLAGS.env):
+    if is_online(FLAGS.env, FLAGS.dataset_dir):
         check_online_flags(config, schedule)
+        return
+    if is_exorl(FLAGS.env, FLAGS.dataset_dir):
+        if config.obs_type != "states":
+            raise app.UsageError(
+                f"--dataset_dir: {FLAGS.env}'s episodes train from states; config.obs_type={config.obs_type!r}"
+            )
         return
     visual, pixels = ogb.dataset_spec(FLAGS.env).visual, config.obs_type == "pixels"
     if pixels and jax.default_backend() == "cpu" and schedule["updates_per_call"] > MAX_UNROLLED_UPDATES:
@@ -208,7 +225,7 @@ def checkpoint_period(schedule: dict[str, int]) -> int:
     """--checkpoint_every, or its default: 10000 updates offline, every evaluation online."""
     if FLAGS.checkpoint_every is not None:
         return FLAGS.checkpoint_every
-    return schedule["eval_every"] if is_online(FLAGS.env) else 10_000
+    return schedule["eval_every"] if is_online(FLAGS.env, FLAGS.dataset_dir) else 10_000
 
 
 def prepare_workdir(workdir: Path, config: dict) -> None:
@@ -247,21 +264,22 @@ def main(argv: list[str]) -> None:
         if not distributed.is_primary():  # process 0 prints and writes the run's files
             FLAGS.progress = False
             sys.stdout = open(os.devnull, "w")  # noqa: SIM115 (for the process's lifetime)
-    online = is_online(FLAGS.env)
-    if FLAGS.env not in ogb.SUPPORTED_DATASETS and not online:
+    online = is_online(FLAGS.env, FLAGS.dataset_dir)
+    if FLAGS.env not in ogb.SUPPORTED_DATASETS and FLAGS.env not in jax_envs.ENV_SPECS:
         raise app.UsageError(
             f"--env={FLAGS.env}: accepted values: datasets {', '.join(ogb.SUPPORTED_DATASETS)}; "
             f"JAX envs {', '.join(jax_envs.ENV_IDS)}"
         )
     for name in ("num_envs", "env_steps"):
         if FLAGS[name].value is not None and not online:
-            raise app.UsageError(f"--{name} is for online runs; --env={FLAGS.env} is a dataset")
+            kind = "trains on --dataset_dir's episodes" if is_exorl(FLAGS.env, FLAGS.dataset_dir) else "is a dataset"
+            raise app.UsageError(f"--{name} is for online runs; --env={FLAGS.env} {kind}")
     if FLAGS.num_envs is not None:
         FLAGS["config"].override_values["num_envs"] = FLAGS.num_envs
     # The config is built from the parsed flags and refused (with a bad value named) before the dataset is
     # read or generated and before the workdir is written.
-    agent_config = agent_config_from_flags(FLAGS.env)
-    schedule = schedule_from_flags(FLAGS.env)
+    agent_config = agent_config_from_flags(FLAGS.env, FLAGS.dataset_dir)
+    schedule = schedule_from_flags(FLAGS.env, FLAGS.dataset_dir)
     if FLAGS.env_steps is not None:
         schedule["num_steps"] = FLAGS.env_steps
     check_flags(agent_config, schedule)
@@ -271,6 +289,9 @@ def main(argv: list[str]) -> None:
         return
     if online:
         train_online(config | online_record(FLAGS.env), schedule)
+        return
+    if is_exorl(FLAGS.env, FLAGS.dataset_dir):
+        train_exorl(config, schedule)
         return
     with evaluation_workers(FLAGS.env, FLAGS.eval_episodes, FLAGS.eval_workers) as workers:
         train(config, schedule, workers)
@@ -283,21 +304,12 @@ def new_workdir(config: dict) -> Path:
 
 def train(config: dict, schedule: dict[str, int], workers: EnvWorkers | None) -> None:
     """Trains (or resumes) the offline run `config` describes, evaluating it with `workers`' env processes."""
-    agent_name, env = config["agent"], config["env"]
-    workdir = new_workdir(config)
-    path = dataset_file(env, FLAGS.dataset_dir)
-    dataset = load_dataset(path, env, FLAGS.generate_dataset)
-    config = config | dataset_record(path, dataset)
-    prepare_workdir(workdir, config)
-    mesh = run_mesh()
-    # Host batches arrive stacked (updates, batch, ...): split their batch axis over the mesh.
-    host_sharding = NamedSharding(mesh, PartitionSpec(None, "data")) if mesh is not None else None
-    agent, source, runners = build_run(config, dataset, FLAGS.host_data, host_sharding)
-    seeds = [FLAGS.seed + i for i in range(FLAGS.num_seeds)]
-    tasks = ogb.tasks(env, workers)
+    path = dataset_file(config["env"], FLAGS.dataset_dir)
+    dataset = load_dataset(path, config["env"], FLAGS.generate_dataset)
+    tasks = ogb.tasks(config["env"], workers)
 
-    def evaluate(step: int, runners_now: RunnerState) -> dict:
-        per_seed = [
+    def evaluate_seeds(agent, runners_now: RunnerState, seeds: list[int]) -> list[list[dict]]:
+        return [
             evaluate_zero_shot(
                 agent,
                 seed_slice(runners_now.agent, i),
@@ -309,16 +321,75 @@ def train(config: dict, schedule: dict[str, int], workers: EnvWorkers | None) ->
             )
             for i, seed in enumerate(seeds)
         ]
-        result = report.summary(agent_name, env, step, per_seed, seeds, {"versions": config["versions"]})
-        print("\n" + report.format_table(result))
+
+    config = config | dataset_record(path, dataset)
+    result, workdir = train_offline(config, schedule, dataset, evaluate_seeds, report.summary, report.format_table)
+    print(f"\nmean goal-prompted success {mean_success(result['tasks'], 'goal'):.3f}; results in {workdir}/eval.json")
+
+
+def train_exorl(config: dict, schedule: dict[str, int]) -> None:
+    """Trains (or resumes) offline on --dataset_dir's episodes of a JAX body, evaluating every task of its domain
+    in the body's vmapped envs, prompted from the episodes' transitions (their physics relabelled)."""
+    folder = Path(FLAGS.dataset_dir)
+    dataset = load_exorl(folder, config["env"])
+    source, prompts = EpisodeSource(jax_envs.make(config["env"])), episode_state(dataset)
+
+    def evaluate_seeds(agent, runners_now: RunnerState, seeds: list[int]) -> list[list[dict]]:
+        return evaluate_online_seeds(
+            agent,
+            runners_now,
+            source,
+            seeds,
+            num_episodes=FLAGS.eval_episodes,
+            num_inference_samples=FLAGS.inference_samples,
+            source_state=prompts,
+        )
+
+    config = config | exorl_record(folder, dataset)
+    result, workdir = train_offline(
+        config, schedule, dataset, evaluate_seeds, report.online_summary, report.format_online_table
+    )
+    print_returns(result, workdir)
+
+
+def train_offline(
+    config: dict,
+    schedule: dict[str, int],
+    dataset: dict,
+    evaluate_seeds: Callable[[object, RunnerState, list[int]], list[list[dict]]],
+    summary: Callable[..., dict],
+    table: Callable[[dict], str],
+) -> tuple[dict, Path]:
+    """The offline training of `config` on `dataset` (resumed when its workdir holds it), evaluated by
+    `evaluate_seeds` (per seed, rows of results) summarised by `summary` and printed by `table`; returns the last
+    evaluation and the workdir."""
+    workdir = new_workdir(config)
+    prepare_workdir(workdir, config)
+    mesh = run_mesh()
+    # Host batches arrive stacked (updates, batch, ...): split their batch axis over the mesh.
+    host_sharding = NamedSharding(mesh, PartitionSpec(None, "data")) if mesh is not None else None
+    agent, source, runners = build_run(config, dataset, FLAGS.host_data, host_sharding)
+    seeds = [FLAGS.seed + i for i in range(FLAGS.num_seeds)]
+
+    def evaluate(step: int, runners_now: RunnerState) -> dict:
+        per_seed = evaluate_seeds(agent, runners_now, seeds)
+        result = summary(config["agent"], config["env"], step, per_seed, seeds, {"versions": config["versions"]})
+        print("\n" + table(result))
         return result
 
     plan = Schedule(
         schedule["num_steps"], schedule["updates_per_call"], schedule["eval_every"], checkpoint_period(schedule)
     )
     unroll = agent.pixels and jax.default_backend() == "cpu"
-    result = run(workdir, config, agent, source, runners, plan, mesh, evaluate, unroll=unroll)
-    print(f"\nmean goal-prompted success {mean_success(result['tasks'], 'goal'):.3f}; results in {workdir}/eval.json")
+    return run(workdir, config, agent, source, runners, plan, mesh, evaluate, unroll=unroll), workdir
+
+
+def print_returns(result: dict, workdir: Path) -> None:
+    """The last line of a run evaluated in a JAX env: its mean reward-prompted return next to random z's."""
+    print(
+        f"\nmean reward-prompted return {result['mean_reward_return']:.1f} "
+        f"(random z {result['mean_reward_random_z_return']:.1f}); results in {workdir}/eval.json"
+    )
 
 
 def train_online(config: dict, schedule: dict[str, int]) -> None:
@@ -369,10 +440,7 @@ def train_online(config: dict, schedule: dict[str, int]) -> None:
     result = run(
         workdir, config, agent, source, runners, plan, mesh, evaluate, prefill=(c.seed_steps, prefill), refresh=refresh
     )
-    print(
-        f"\nmean reward-prompted return {result['mean_reward_return']:.1f} "
-        f"(random z {result['mean_reward_random_z_return']:.1f}); results in {workdir}/eval.json"
-    )
+    print_returns(result, workdir)
 
 
 def run(

@@ -44,9 +44,18 @@ class ZeroShotAgent(Protocol):
 
 
 # (domain, variant) -> overrides of the default config. `domain` names the benchmark domain of the run's
-# environment ("maze" or "manipulation" on OGBench; "walker", "cheetah", "quadruped", "pointmass" on DMC;
-# None when unknown); `variant` holds the record's variant fields as the run sets them.
+# environment ("maze" or "manipulation" on OGBench; "online-<body>" or "exorl-<body>" for a JAX body trained
+# online or on its exploration episodes, e.g. "exorl-walker"; None when unknown); `variant` holds the record's
+# variant fields as the run sets them.
 PresetFn = Callable[[str | None, Mapping[str, Any]], dict]
+
+
+def dmc_domain(domain: str | None) -> str | None:
+    """The DeepMind Control domain of a JAX body's run ("online-walker" -> "walker", "exorl-point_mass" ->
+    "pointmass", the reference's name), which the DMC presets specialise on; None for any other domain."""
+    if domain is None or not domain.startswith(("online-", "exorl-")):
+        return None
+    return domain.split("-", 1)[1].replace("point_mass", "pointmass")
 
 
 @dataclasses.dataclass(frozen=True)

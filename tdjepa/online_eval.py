@@ -9,6 +9,9 @@ each with its own prior z (one policy per z, so its return varies more across ep
 rollouts run together in one jitted scan; returns sum the task's reward over the episode, stopping at a
 termination.
 
+A run trained offline on a JAX body's episodes (ExoRL's setting) is evaluated the same way, its prompts drawn
+from the dataset by `EpisodeSource` instead of a replay buffer.
+
 Tracking (given clips): the body starts at each clip's first frame and acts at step t with
 z_t = proj(mean of B over the next `window` frames of the clip, s_{t+1} … s_{t+window}, cut at its end), the
 reference's tracking prompt; the error is the mean over steps of ‖qpos − the clip's qpos‖, next to the error
@@ -37,6 +40,32 @@ from tdjepa.training import RunnerState, seed_slice
 ONLINE_MODES = ("reward", "goal")
 RANDOM_Z_EPISODES_PER_EPISODE = 4
 TRACKING_WINDOW = 8  # frames each tracking latent averages (the reference's seq_length)
+
+
+class EpisodeSource:
+    """Transitions of a dataset of episodes that keeps each step's physics (ExoRL's), drawn uniformly as
+    `OnlineSource.transitions` draws its buffer's. Its state (`episode_state`) holds the arrays, so that a
+    jitted evaluation takes them as an argument rather than baking them into the program."""
+
+    def __init__(self, env):
+        self.env = env
+
+    def transitions(self, state: dict[str, jnp.ndarray], key: jax.Array, count: int) -> dict[str, jnp.ndarray]:
+        i = state["transitions"][jax.random.randint(key, (count,), 0, state["transitions"].shape[0])]
+        return {
+            "observations": state["observations"][i],
+            "actions": state["actions"][i],
+            "next_observations": state["observations"][i + 1],
+            "next_qpos": state["qpos"][i + 1],
+            "next_qvel": state["qvel"][i + 1],
+        }
+
+
+def episode_state(dataset: dict[str, np.ndarray]) -> dict[str, jnp.ndarray]:
+    """`EpisodeSource`'s state of a dataset in the library's episode layout (`envs.exorl.load_episodes`): its
+    arrays and the indices of its transitions, every step but an episode's last."""
+    fields = {key: jnp.asarray(dataset[key]) for key in ("observations", "actions", "qpos", "qvel")}
+    return fields | {"transitions": jnp.asarray(np.flatnonzero(dataset["terminals"] == 0))}
 
 
 def prompt_latents(
@@ -150,8 +179,8 @@ def set_clip_priorities(agent: ZeroShotAgent, source: OnlineSource, runners: Run
 def evaluate_online(
     agent: ZeroShotAgent,
     state: AgentState,
-    source: OnlineSource,
-    source_state: OnlineState,
+    source: OnlineSource | EpisodeSource,
+    source_state: OnlineState | dict,
     *,
     num_episodes: int,
     num_inference_samples: int,
@@ -185,8 +214,8 @@ def evaluate_online(
 def record_online(
     agent: ZeroShotAgent,
     state: AgentState,
-    source: OnlineSource,
-    source_state: OnlineState,
+    source: OnlineSource | EpisodeSource,
+    source_state: OnlineState | dict,
     *,
     num_inference_samples: int,
     seed: int,
@@ -212,20 +241,22 @@ def record_online(
 def evaluate_online_seeds(
     agent: ZeroShotAgent,
     runners,
-    source: OnlineSource,
+    source: OnlineSource | EpisodeSource,
     seeds: list[int],
     *,
     num_episodes: int,
     num_inference_samples: int,
     tracking: Clips | None = None,
+    source_state=None,
 ) -> list[list[dict]]:
-    """`evaluate_online` of every seed of seed-stacked runners (each from its own buffer), in seed order."""
+    """`evaluate_online` of every seed of seed-stacked runners, in seed order: each prompted from its own buffer,
+    or all from the one `source_state` given (a dataset's)."""
     return [
         evaluate_online(
             agent,
             seed_slice(runners.agent, i),
             source,
-            seed_slice(runners.source_state, i),
+            seed_slice(runners.source_state, i) if source_state is None else source_state,
             num_episodes=num_episodes,
             num_inference_samples=num_inference_samples,
             seed=seed,
@@ -238,7 +269,9 @@ def evaluate_online_seeds(
 _COMPILED: dict = {}
 
 
-def _evaluate(agent: ZeroShotAgent, source: OnlineSource, num_episodes: int, num_inference_samples: int):
+def _evaluate(
+    agent: ZeroShotAgent, source: OnlineSource | EpisodeSource, num_episodes: int, num_inference_samples: int
+):
     """The jitted evaluation of one (agent, env, sizes): per mode, (num_tasks,) mean returns."""
     cache_key = (id(agent), id(source.env), num_episodes, num_inference_samples)
     if cache_key in _COMPILED:

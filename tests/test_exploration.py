@@ -1,15 +1,21 @@
 """Exploration datasets in ExoRL's format: the collector's episode files (layout, action alignment, physics
 that replays the episode, rewards relabelled from it equal to dm_control's), the loader's layout and
-refusals, RND's reward and moments, and the command's refusals."""
+refusals, RND's reward and moments, the command's refusals, and offline training and prompting on a
+collected folder."""
 
 import re
+import shutil
 
 import jax
 import jax.numpy as jnp
 import numpy as np
 import pytest
 
+import agents
 from envs import exorl, exploration, jax_envs
+from experiments import configs, runs
+from tdjepa.online_eval import EpisodeSource, episode_state, prompt_latents
+from tdjepa.training import compile_chunk, seed_slice
 from tests.test_end_to_end import run
 from tests.test_jax_tasks import dm_control_index_for_this_mujoco, dm_suite, scored  # noqa: F401 (a fixture)
 
@@ -42,6 +48,9 @@ def test_episode_files_follow_exorls_layout(walker, random_episodes):
     assert episode["physics"].dtype == np.float64 and np.all(episode["discount"] == 1.0)
     np.testing.assert_array_equal(episode["action"][0], 0.0)  # entry t holds the action that led to it
     assert np.abs(episode["action"][1:]).max() <= 1.0 and episode["action"][1:].std() > 0.3
+    # Each episode starts from its own reset (episode 2, the first env's second, too).
+    starts = [exorl.read_episode(path, *sizes(walker))["physics"][0] for path in files]
+    assert min(np.abs(a - b).max() for i, a in enumerate(starts) for b in starts[i + 1 :]) > 1e-3
 
 
 def test_stored_actions_replay_the_stored_physics_and_observations(walker, random_episodes):
@@ -145,3 +154,37 @@ def test_rnd_collects_while_it_learns_and_the_command_refuses_flags_of_the_other
     assert refused.returncode != 0 and "--episode_length is for OGBench datasets" in refused.stderr
     refused = run("collect", "--env=pointmaze-medium-navigate-v0", "--explorer=random", check=False)
     assert refused.returncode != 0 and "--explorer is for a JAX env's exploration" in refused.stderr
+
+
+def test_a_collected_folder_trains_offline_and_prompts_every_task_from_its_stored_transitions(
+    walker, random_episodes, tmp_path
+):
+    folder = tmp_path / "episodes"
+    shutil.copytree(random_episodes[0], folder)
+    data = runs.load_exorl(folder, ENV)
+    overrides = dict(agents.record("fb").tiny_config)
+    agent_config = configs.agent_config("fb", "cpu", ENV, overrides, dataset_dir=str(folder))
+    assert (agent_config.discount, agent_config.bc_coeff) == (0.98, 0.0)  # the DMC values, as online
+    config = runs.resolved_config("fb", ENV, "cpu", 0, 2, agent_config) | runs.exorl_record(folder, data)
+    assert config["dataset"]["episodes"] == 3 and config["data_spec"]["observation_shape"] == [24]
+    agent, source, runners = runs.build_run(config, data)
+    trained, metrics = compile_chunk(agent.update, 5, num_seeds=2)(runners, source)
+    assert all(np.all(np.isfinite(value)) for value in jax.tree.leaves(metrics))
+    # Prompts are transitions within an episode, each with its successor's stored observation and physics.
+    state = episode_state(data)
+    samples = jax.tree.map(np.asarray, EpisodeSource(walker).transitions(state, jax.random.PRNGKey(0), 600))
+    row = {observation.tobytes(): i for i, observation in enumerate(data["observations"])}
+    index = np.array([row[observation.tobytes()] for observation in samples["observations"]])
+    assert np.all(data["terminals"][index] == 0) and len(set(index // 1001)) == 3
+    np.testing.assert_array_equal(samples["next_observations"], data["observations"][index + 1])
+    np.testing.assert_array_equal(samples["next_qpos"], data["qpos"][index + 1])
+    np.testing.assert_array_equal(samples["actions"], data["actions"][index])
+    latents = prompt_latents(agent, seed_slice(trained.agent, 0), walker, samples)
+    assert latents["reward"].shape == (len(walker.tasks), agent.z_dim) and np.all(np.isfinite(latents["reward"]))
+    assert {"walker-stand", "walker-walk", "walker-run", "walker-flip"} <= set(walker.tasks)
+    # An evaluation reloads the recorded folder and refuses it once an episode changed.
+    np.testing.assert_array_equal(runs.run_dataset(config, None)["qvel"], data["qvel"])
+    first = exorl.episode_files(folder)[0]
+    exorl.write_episode(first, exorl.read_episode(first, *sizes(walker)) | {"reward": np.zeros((1001, 1))})
+    with pytest.raises(SystemExit, match="has changed since the run was trained on it"):
+        runs.run_dataset(config, None)
