@@ -394,7 +394,7 @@ _CPU_DMC = dict(bc_coeff=0.0, discount=0.98)
 _EVAL_EVERY = 250_000  # the reference evaluates every 250k updates
 PRESETS = {
     "cpu": Preset(
-        lambda domain, variant: _CPU_DMC if dmc_domain(domain) else {},
+        lambda domain, variant: _CPU_DMC if (domain or "").startswith(("online-", "exorl-")) else {},
         60_000,
         20_000,
         1_000,

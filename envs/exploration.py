@@ -10,7 +10,8 @@ unreachable: `collect_episodes(env_id, "rnd" | "random", out, num_episodes)`.
   with a better explorer, as ExoRL's recorded replays did. CPU-sized networks (RND 256 wide, 64 out;
   URLB: 1024 and 512).
 
-All envs restart together, so each round of `episode_length` vector steps writes one episode per env: the
+All envs restart together, each from a fresh reset, so each round of `episode_length` vector steps writes one
+episode per env: the
 reset's observation and physics, then every step's, with ExoRL's action alignment (entry t holds the action
 that led to observation t) and the env's own reward (ExoRL stores its domain's reward the same way). Physics is
 qpos ‖ qvel (the bodies have no actuator state). Observations and the stored reward are Playground's, one

@@ -158,6 +158,7 @@ def evaluate_online_run(workdir: Path, agent, runners, config: dict, step: int, 
     )
     first_state = seed_slice(runners.source_state, 0) if source_state is None else source_state
     extra = {"versions": config["versions"], "checkpoint_step": step}
+    extra["step_unit"] = "env steps" if config.get("online") else "updates"
     if FLAGS.few_shot_iterations > 0:
         extra["few_shot"] = few_shot_rows(agent, seed_slice(runners.agent, 0), source, first_state, run_seeds[0])
     result = report.online_summary(config["agent"], config["env"], step, per_seed, run_seeds, extra)

@@ -72,7 +72,8 @@ def online_summary(agent: str, env: str, step: int, per_seed: list[list[dict]], 
 def format_online_table(result: dict) -> str:
     """A plain-text table of the prompted and random-z returns per task and mode, then the tracking errors."""
     lines = [
-        f"zero-shot returns: agent={result['agent']} env={result['env']} env steps={result['step']} "
+        f"zero-shot returns: agent={result['agent']} env={result['env']} "
+        f"{result.get('step_unit', 'env steps')}={result['step']} "
         f"seeds={result['seeds']}",
         f"{'mode':<10}{'task':<26}{'return':>9}{'random z':>10}",
     ]

@@ -373,7 +373,8 @@ def train_offline(
 
     def evaluate(step: int, runners_now: RunnerState) -> dict:
         per_seed = evaluate_seeds(agent, runners_now, seeds)
-        result = summary(config["agent"], config["env"], step, per_seed, seeds, {"versions": config["versions"]})
+        extra = {"versions": config["versions"], "step_unit": "updates"}
+        result = summary(config["agent"], config["env"], step, per_seed, seeds, extra)
         print("\n" + table(result))
         return result
 
@@ -414,7 +415,8 @@ def train_online(config: dict, schedule: dict[str, int]) -> None:
             num_inference_samples=FLAGS.inference_samples,
             tracking=tracking,
         )
-        result = report.online_summary(agent_name, env, step, per_seed, seeds, {"versions": config["versions"]})
+        extra = {"versions": config["versions"], "step_unit": "env steps"}
+        result = report.online_summary(agent_name, env, step, per_seed, seeds, extra)
         print("\n" + report.format_online_table(result))
         return result
 

@@ -51,11 +51,11 @@ PresetFn = Callable[[str | None, Mapping[str, Any]], dict]
 
 
 def dmc_domain(domain: str | None) -> str | None:
-    """The DeepMind Control domain of a JAX body's run ("online-walker" -> "walker", "exorl-point_mass" ->
-    "pointmass", the reference's name), which the DMC presets specialise on; None for any other domain."""
-    if domain is None or not domain.startswith(("online-", "exorl-")):
+    """The DeepMind Control domain a DMC preset specialises on, in the reference's names: "walker" for
+    "online-walker" or "exorl-walker", "pointmass" for "exorl-point_mass" (or "pointmass"); None for OGBench's."""
+    if domain is None or domain in ("maze", "manipulation"):
         return None
-    return domain.split("-", 1)[1].replace("point_mass", "pointmass")
+    return domain.removeprefix("online-").removeprefix("exorl-").replace("point_mass", "pointmass")
 
 
 @dataclasses.dataclass(frozen=True)

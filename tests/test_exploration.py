@@ -1,8 +1,9 @@
 """Exploration datasets in ExoRL's format: the collector's episode files (layout, action alignment, physics
 that replays the episode, rewards relabelled from it equal to dm_control's), the loader's layout and
-refusals, RND's reward and moments, the command's refusals, and offline training and prompting on a
-collected folder."""
+refusals, RND's reward and moments, the command's refusals, offline training and prompting on a collected
+folder, and the coverage measure that compares explorers."""
 
+import json
 import re
 import shutil
 
@@ -13,7 +14,7 @@ import pytest
 
 import agents
 from envs import exorl, exploration, jax_envs
-from experiments import configs, runs
+from experiments import configs, coverage, runs
 from tdjepa.online_eval import EpisodeSource, episode_state, prompt_latents
 from tdjepa.training import compile_chunk, seed_slice
 from tests.test_end_to_end import run
@@ -188,3 +189,26 @@ def test_a_collected_folder_trains_offline_and_prompts_every_task_from_its_store
     exorl.write_episode(first, exorl.read_episode(first, *sizes(walker)) | {"reward": np.zeros((1001, 1))})
     with pytest.raises(SystemExit, match="has changed since the run was trained on it"):
         runs.run_dataset(config, None)
+
+
+def test_the_train_command_takes_a_folder_of_a_jax_bodys_episodes_as_an_offline_run(random_episodes):
+    folder = random_episodes[0]
+    out = run("train", "--agent=fb", f"--env={ENV}", f"--dataset_dir={folder}", "--print_config")
+    printed = json.loads(out.stdout)
+    schedule = configs.schedule("fb", "cpu")  # in updates, as on a dataset (online: in env steps)
+    assert printed["schedule"] == schedule and schedule != configs.schedule("fb", "cpu", ENV)
+    assert printed["agent_config"]["discount"] == 0.98 and "online" not in printed
+    refused = run("train", "--agent=fb", f"--env={ENV}", f"--dataset_dir={folder}", "--num_envs=4", check=False)
+    assert refused.returncode != 0 and "--num_envs is for online runs" in refused.stderr
+    assert f"--env={ENV} trains on --dataset_dir's episodes" in refused.stderr
+
+
+def test_coverage_counts_each_state_in_the_cell_of_its_height_and_velocity(random_episodes):
+    grid = coverage.GRIDS[ENV]  # torso height 0.1 m × horizontal velocity 0.5 m/s cells
+    qpos, qvel = np.zeros((4, 9)), np.zeros((4, 9))
+    qpos[:, 0] = np.array([0.05, 0.05, -0.4, 9.0]) - coverage.WALKER_REST_HEIGHT  # the last one above the grid
+    qvel[:, 1] = [0.1, 0.3, -7.9, 0.0]
+    counts = coverage.occupied_cells(grid, qpos, qvel)
+    assert counts.sum() == 4 and counts[0, 16] == 2 and counts[0, 0] == 1 and counts[15, 16] == 1
+    row = coverage.coverage(ENV, random_episodes[0])
+    assert row["steps"] == 3003 and 0 < row["occupied"] < counts.size

@@ -234,3 +234,16 @@ def test_the_table_test_fails_on_a_preset_that_differs_from_its_launcher(monkeyp
     monkeypatch.setitem(presets, "paper_ogbench", wrong)
     with pytest.raises(AssertionError, match="actor_pessimism"):
         test_paper_preset_equals_the_reference_launcher("fb", False, "ogbench", False, "maze")
+
+
+@pytest.mark.parametrize("agent", ["td_jepa", "fb"])
+def test_dmc_presets_take_a_jax_bodys_domain_online_and_on_its_episodes_alike(agent):
+    """The DMC presets specialise on the body of an online run and of one on its ExoRL episodes (point mass:
+    γ 0.99, lr_actor 1e-6); the CPU preset takes the reference's DMC discount on episodes."""
+    record = agents.record(agent)
+    bare = record.config("paper_dmc", "pointmass")
+    for domain in ("online-point_mass", "exorl-point_mass"):
+        assert record.config("paper_dmc", domain).to_dict() == bare.to_dict()
+    assert (bare.discount, bare.lr_actor) == (0.99, 1e-6)
+    assert record.config("cpu", "exorl-walker").discount == 0.98
+    assert record.config("cpu", "maze").discount == record.config("cpu").discount

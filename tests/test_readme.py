@@ -28,6 +28,8 @@ RUN_ELSEWHERE = {  # module -> the test that runs it
     "suite": "tests/test_suite.py",
     "train_expert": "tests/test_body_experts.py",
     "record_clips": "tests/test_body_experts.py",
+    "coverage": "tests/test_exploration.py",
+    "collect --env=dmc-": "tests/test_exploration.py",  # a JAX body's collector: in-process and its refusals
 }
 PARSE_FLAGS = "import sys; from absl import flags; import experiments.{module}; flags.FLAGS(sys.argv); print('parsed')"
 
@@ -62,12 +64,14 @@ def test_the_python_example_loads_a_run_prompts_it_and_acts(tiny_run):
 def test_every_readme_command_is_accepted_as_written(command, tmp_path):
     module = command.split()[2].removeprefix("experiments.")
     args = command.split()[3:]
+    if module == "collect" and "--env=dmc-" in command:
+        module = "collect --env=dmc-"
     if module in RUN_FOR_REAL:
         out_dir = [f"--out={tmp_path}"] if module == "collect" else []
         run(module, *args, *RUN_FOR_REAL[module], *out_dir)
         return
     assert module in RUN_ELSEWHERE, f"no test runs the README's {module} command"
-    parse = [sys.executable, "-c", PARSE_FLAGS.format(module=module), *args]
+    parse = [sys.executable, "-c", PARSE_FLAGS.format(module=module.split()[0]), *args]
     out = subprocess.run(parse, capture_output=True, text=True, timeout=300)
     assert out.returncode == 0 and "parsed" in out.stdout, out.stderr
 
