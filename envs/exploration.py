@@ -11,11 +11,10 @@ unreachable: `collect_episodes(env_id, "rnd" | "random", out, num_episodes)`.
   URLB: 1024 and 512).
 
 All envs restart together, each from a fresh reset, so each round of `episode_length` vector steps writes one
-episode per env: the
-reset's observation and physics, then every step's, with ExoRL's action alignment (entry t holds the action
-that led to observation t) and the env's own reward (ExoRL stores its domain's reward the same way). Physics is
-qpos ‖ qvel (the bodies have no actuator state). Observations and the stored reward are Playground's, one
-physics substep behind the stored physics (`envs.jax_envs`); relabel rewards from the physics.
+episode per env: the reset's observation and physics, then every step's, with ExoRL's action alignment (entry t
+holds the action that led to observation t) and the env's own reward (ExoRL stores its domain's reward the same
+way). Physics is qpos ‖ qvel (the bodies have no actuator state). Observations and the stored reward are
+Playground's, one physics substep behind the stored physics (`envs.jax_envs`); relabel rewards from the physics.
 """
 
 import dataclasses
